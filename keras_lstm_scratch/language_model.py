@@ -1,0 +1,146 @@
+"""The stacked LSTM language model: token ids in, next-token logits out."""
+
+import keras
+
+from keras_lstm_scratch.lstm_cell import LSTMCell
+from keras_lstm_scratch.tied_embedding import TiedEmbedding
+from keras_lstm_scratch.validation import check_positive_int, check_rate
+
+
+def build_language_model(
+    vocab_size,
+    embedding_dim=100,
+    hidden_units=100,
+    num_layers=1,
+    dropout=0.0,
+    tie_weights=False,
+    stateful=False,
+    batch_size=None,
+    seq_len=None,
+    embeddings_initializer="uniform",
+    kernel_initializer="glorot_uniform",
+    recurrent_initializer="orthogonal",
+    unit_forget_bias=True,
+    name="lstm_language_model",
+):
+    """Builds a word-level LSTM language model as a functional `keras.Model`.
+
+    The graph is the book's `Rnnlm` / `BetterRnnlm`:
+
+    ```
+    token ids (batch, time)
+      -> embedding (batch, time, embedding_dim)  -> Dropout
+      -> num_layers x [RNN(LSTMCell(hidden_units)) -> Dropout]
+      -> output projection -> logits (batch, time, vocab_size)
+    ```
+
+    Dropout acts only between layers (the depth direction), never on the
+    recurrent connection (Zaremba et al., 2014). With `tie_weights=True` the
+    embedding matrix, transposed, is also the output projection (one
+    `(vocab_size, embedding_dim)` variable plus an output bias).
+
+    The book's two models:
+
+    ```
+    Rnnlm:       build_language_model(10000, 100, 100, num_layers=1)
+    BetterRnnlm: build_language_model(10000, 650, 650, num_layers=2,
+                                      dropout=0.5, tie_weights=True)
+    ```
+
+    Args:
+        vocab_size: Positive integer, number of token ids.
+        embedding_dim: Positive integer, size of the word vectors.
+        hidden_units: Positive integer, size of every LSTM layer's state.
+        num_layers: Positive integer, number of stacked LSTM layers.
+        dropout: Float in [0, 1), dropout rate after the embedding and
+            after every LSTM layer. 0 adds no Dropout layers.
+        tie_weights: If `True`, share the embedding matrix with the output
+            projection. Needs `embedding_dim == hidden_units`.
+        stateful: If `True`, every LSTM layer carries its final states into
+            the next batch (truncated backpropagation through time). Needs a
+            fixed `batch_size`; reset the states with
+            `reset_rnn_states(model)` or `ResetStatesCallback`.
+        batch_size: Fixed batch size; required when `stateful=True`.
+        seq_len: Optional fixed number of time steps per window.
+        embeddings_initializer: Initializer for the embedding matrix.
+        kernel_initializer: Initializer for the LSTM input kernels.
+        recurrent_initializer: Initializer for the LSTM recurrent kernels.
+        unit_forget_bias: Start each LSTM forget-gate bias at 1.
+        name: Model name.
+
+    Returns:
+        A `keras.Model` from int32 token ids `(batch, time)` to float logits
+        `(batch, time, vocab_size)`.
+
+    Example:
+
+    >>> model = build_language_model(vocab_size=50, embedding_dim=8,
+    ...                              hidden_units=8, tie_weights=True)
+    >>> model(np.zeros((2, 5), dtype="int32")).shape
+    (2, 5, 50)
+    """
+    vocab_size = check_positive_int("vocab_size", vocab_size)
+    embedding_dim = check_positive_int("embedding_dim", embedding_dim)
+    hidden_units = check_positive_int("hidden_units", hidden_units)
+    num_layers = check_positive_int("num_layers", num_layers)
+    dropout = check_rate("dropout", dropout)
+    if seq_len is not None:
+        seq_len = check_positive_int("seq_len", seq_len)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    if stateful and batch_size is None:
+        raise ValueError(
+            "stateful=True carries states from one batch to the next, so "
+            "the batch size must be fixed; received batch_size=None. Pass "
+            "batch_size=N (the number of parallel token streams)."
+        )
+    if tie_weights and embedding_dim != hidden_units:
+        raise ValueError(
+            "tie_weights=True uses the embedding matrix as the output "
+            "projection, so the last LSTM layer's size must equal the "
+            f"embedding size; received embedding_dim={embedding_dim} and "
+            f"hidden_units={hidden_units}. Set both to the same value, or "
+            "pass tie_weights=False."
+        )
+
+    token_ids = keras.Input(
+        shape=(seq_len,), batch_size=batch_size, dtype="int32", name="token_ids"
+    )
+    if tie_weights:
+        embedding = TiedEmbedding(
+            vocab_size,
+            embedding_dim,
+            embeddings_initializer=embeddings_initializer,
+            name="tied_embedding",
+        )
+    else:
+        embedding = keras.layers.Embedding(
+            vocab_size,
+            embedding_dim,
+            embeddings_initializer=embeddings_initializer,
+            name="embedding",
+        )
+    x = embedding(token_ids)  # (batch, time, embedding_dim)
+    if dropout > 0:
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for layer_index in range(1, num_layers + 1):
+        cell = LSTMCell(
+            hidden_units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            unit_forget_bias=unit_forget_bias,
+            name=f"lstm_cell_{layer_index}",
+        )
+        x = keras.layers.RNN(
+            cell,
+            return_sequences=True,
+            stateful=stateful,
+            name=f"lstm_{layer_index}",
+        )(x)  # (batch, time, hidden_units)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"dropout_{layer_index}")(x)
+    if tie_weights:
+        logits = embedding(x, reverse=True)
+    else:
+        logits = keras.layers.Dense(vocab_size, name="output_projection")(x)
+    return keras.Model(token_ids, logits, name=name)

@@ -1,0 +1,55 @@
+"""Argument checks shared by the package's layers and builders."""
+
+import numbers
+
+
+def check_positive_int(name, value):
+    """Returns `value` if it is a positive integer, else raises.
+
+    Args:
+        name: Argument name, quoted in the error.
+        value: The value received.
+
+    Returns:
+        `value` as a Python `int`.
+
+    Raises:
+        TypeError: if `value` is not an integer (booleans included).
+        ValueError: if `value` is not positive.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{name}` must be a positive integer; received {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if value <= 0:
+        raise ValueError(
+            f"`{name}` must be a positive integer; received {name}={value}."
+        )
+    return int(value)
+
+
+def check_rate(name, value):
+    """Returns `value` if it is a float in [0, 1), else raises.
+
+    Args:
+        name: Argument name, quoted in the error.
+        value: The value received.
+
+    Returns:
+        `value` as a Python `float`.
+
+    Raises:
+        TypeError: if `value` is not a real number.
+        ValueError: if `value` is outside [0, 1).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a float in [0, 1); received {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if not 0.0 <= value < 1.0:
+        raise ValueError(
+            f"`{name}` must be in [0, 1); received {name}={value}."
+        )
+    return float(value)

@@ -1,0 +1,1 @@
+"""The training application: presets, CLI, fit loop, logs and plots."""
