@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+# A local Penn Treebank copy if there is one beside the checkout; without it
+# training downloads PTB (verified by SHA-256) into ~/.cache.
+PTB_DIR ?= $(wildcard ../shared/data/ptb)
 
 .PHONY: train test lint
 
@@ -13,7 +16,8 @@ $(INSTALLED): pyproject.toml
 	touch $(INSTALLED)
 
 train: $(INSTALLED)
-	$(VENV_PYTHON) -m training.toy_train
+	$(VENV_PYTHON) -m training.train --preset book-rnnlm \
+		$(if $(PTB_DIR),--data-dir $(PTB_DIR))
 
 lint: $(INSTALLED)
 	$(VENV_PYTHON) -m ruff check .

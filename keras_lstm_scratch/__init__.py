@@ -2,7 +2,11 @@
 
 from keras_lstm_scratch.language_model import build_language_model
 from keras_lstm_scratch.lstm_cell import LSTMCell
-from keras_lstm_scratch.perplexity import Perplexity, PerplexityCallback
+from keras_lstm_scratch.perplexity import (
+    Perplexity,
+    PerplexityCallback,
+    evaluate_token_nll,
+)
 from keras_lstm_scratch.state_reset import ResetStatesCallback, reset_rnn_states
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 
@@ -15,5 +19,6 @@ __all__ = [
     "ResetStatesCallback",
     "TiedEmbedding",
     "build_language_model",
+    "evaluate_token_nll",
     "reset_rnn_states",
 ]

@@ -171,22 +171,44 @@ class PerplexityCallback(keras.callbacks.Callback):
 
     def evaluate_mean_nll(self, dataset):
         """Returns the token-weighted mean NLL of the model on `dataset`."""
-        metric = Perplexity()
-        if self.reset_states:
-            reset_rnn_states(self.model)
-        for batch in dataset:
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-            logits = self.model.predict_on_batch(x)
-            metric.update_state(y, logits, sample_weight)
-        if self.reset_states:
-            reset_rnn_states(self.model)
-        count = float(ops.convert_to_numpy(metric.token_count))
-        if count == 0:
-            raise ValueError(
-                "PerplexityCallback's validation_data gave no tokens to "
-                "count; pass a non-empty dataset."
-            )
-        return float(ops.convert_to_numpy(metric.total_nll)) / count
+        mean_nll, _ = evaluate_token_nll(
+            self.model, dataset, reset_states=self.reset_states
+        )
+        return mean_nll
+
+
+def evaluate_token_nll(model, dataset, reset_states=True):
+    """Token-weighted mean negative log-likelihood of `model` on `dataset`.
+
+    Args:
+        model: A model from token ids to logits.
+        dataset: Iterable of `(x, y)` or `(x, y, sample_weight)` batches,
+            in stream order for a stateful model.
+        reset_states: Zero stateful RNN states before and after the pass.
+
+    Returns:
+        `(mean_nll, token_count)`: NLL per (weighted) token in nats, and the
+        (weighted) number of tokens counted. Perplexity is `exp(mean_nll)`.
+
+    Raises:
+        ValueError: if the dataset holds no tokens.
+    """
+    metric = Perplexity()
+    if reset_states:
+        reset_rnn_states(model)
+    for batch in dataset:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+        logits = model.predict_on_batch(x)
+        metric.update_state(y, logits, sample_weight)
+    if reset_states:
+        reset_rnn_states(model)
+    count = float(ops.convert_to_numpy(metric.token_count))
+    if count == 0:
+        raise ValueError(
+            "The evaluation data gave no tokens to count; pass a non-empty "
+            "dataset."
+        )
+    return float(ops.convert_to_numpy(metric.total_nll)) / count, count
 
 
 def _safe_exp(value):

@@ -11,3 +11,25 @@ def fixed_seed():
     keras.utils.set_random_seed(1234)
     yield
     keras.backend.clear_session()
+
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def ptb_dir():
+    """The local PTB copy: $KERAS_LSTM_SCRATCH_PTB_DIR or ../shared/data/ptb."""
+    path = os.environ.get("KERAS_LSTM_SCRATCH_PTB_DIR") or os.path.join(
+        REPO_ROOT, "..", "shared", "data", "ptb"
+    )
+    assert os.path.isfile(os.path.join(path, "ptb.train.txt")), (
+        f"PTB not found at {path}; set KERAS_LSTM_SCRATCH_PTB_DIR."
+    )
+    return os.path.abspath(path)
+
+
+@pytest.fixture(scope="session")
+def ptb_corpus(ptb_dir):
+    from keras_lstm_scratch.data import load_ptb
+
+    return load_ptb(ptb_dir)

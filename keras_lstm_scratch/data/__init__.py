@@ -1,0 +1,27 @@
+"""Corpora and truncated-BPTT batching for language modelling."""
+
+from keras_lstm_scratch.data.batching import (
+    count_targets,
+    tbptt_dataset,
+    tbptt_windows,
+)
+from keras_lstm_scratch.data.corpus import (
+    Corpus,
+    load_text_corpus,
+    load_tfds_corpus,
+)
+from keras_lstm_scratch.data.ptb import load_ptb
+from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.vocabulary import Vocabulary
+
+__all__ = [
+    "Corpus",
+    "Vocabulary",
+    "count_targets",
+    "load_ptb",
+    "load_text_corpus",
+    "load_tfds_corpus",
+    "read_tokens",
+    "tbptt_dataset",
+    "tbptt_windows",
+]

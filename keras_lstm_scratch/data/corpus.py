@@ -1,0 +1,144 @@
+"""A language-modelling corpus: three id streams and their vocabulary."""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, Vocabulary
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+    """Token-id streams for training, validation and test.
+
+    Args:
+        train: int32 ids `(num_train_tokens,)`.
+        valid: int32 ids `(num_valid_tokens,)`.
+        test: int32 ids `(num_test_tokens,)`.
+        vocabulary: The `Vocabulary` the ids index.
+    """
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    vocabulary: Vocabulary
+
+    def split(self, name):
+        """Returns the ids of split `name` (`train`, `valid` or `test`)."""
+        if name not in SPLITS:
+            raise ValueError(
+                f"Unknown split {name!r}; expected one of {SPLITS}."
+            )
+        return getattr(self, name)
+
+
+def corpus_from_token_lists(token_lists, max_vocab_size=None, vocabulary=None):
+    """Encodes `{split: tokens}` with a vocabulary built from `train`."""
+    if vocabulary is None:
+        vocabulary = Vocabulary.from_tokens(
+            token_lists["train"], max_size=max_vocab_size
+        )
+    ids = {name: vocabulary.encode(token_lists[name]) for name in SPLITS}
+    return Corpus(vocabulary=vocabulary, **ids)
+
+
+def split_paths(directory, pattern="{split}.txt"):
+    """Returns `{split: path}` for the three files in `directory`.
+
+    Raises:
+        FileNotFoundError: naming every missing split file.
+    """
+    paths = {
+        name: os.path.join(directory, pattern.format(split=name))
+        for name in SPLITS
+    }
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"Missing corpus split file(s) in {directory}: {missing}. "
+            f"Expected {sorted(os.path.basename(p) for p in paths.values())}."
+        )
+    return paths
+
+
+def load_text_corpus(directory, max_vocab_size=10000, pattern="{split}.txt"):
+    """Loads the user's own `train.txt`, `valid.txt`, `test.txt`.
+
+    Each line is a sentence of whitespace-separated words; `<eos>` ends each
+    line. The vocabulary is built from the training split only, capped at
+    `max_vocab_size` most frequent words (specials included); rarer and
+    unseen words become `<unk>`.
+
+    Args:
+        directory: Folder holding the three files.
+        max_vocab_size: Vocabulary cap, or `None` for every training word.
+        pattern: File name pattern with a `{split}` field.
+
+    Returns:
+        A `Corpus`.
+    """
+    paths = split_paths(directory, pattern)
+    tokens = {name: read_tokens(path) for name, path in paths.items()}
+    return corpus_from_token_lists(tokens, max_vocab_size=max_vocab_size)
+
+
+def load_tfds_corpus(
+    name,
+    text_key="text",
+    max_vocab_size=10000,
+    data_dir=None,
+    split_names=None,
+    download=True,
+):
+    """Loads any TensorFlow Datasets text dataset as a corpus.
+
+    Every example's `text_key` field is split into lines and words; each
+    line ends with `<eos>`, as for text files.
+
+    Args:
+        name: TFDS dataset name, e.g. `"tiny_shakespeare"` or `"ptb_mikolov"`.
+        text_key: Name of the string feature holding the text.
+        max_vocab_size: Vocabulary cap, built from the training split.
+        data_dir: TFDS data directory.
+        split_names: Optional `{split: tfds_split}`; default
+            `train`, `validation`, `test`.
+        download: Passed to `tfds.load`.
+
+    Returns:
+        A `Corpus`.
+    """
+    import tensorflow_datasets as tfds
+
+    split_names = split_names or {
+        "train": "train",
+        "valid": "validation",
+        "test": "test",
+    }
+    tokens = {}
+    for split, tfds_split in split_names.items():
+        dataset = tfds.load(
+            name, split=tfds_split, data_dir=data_dir, download=download
+        )
+        words = []
+        for example in tfds.as_numpy(dataset):
+            if text_key not in example:
+                raise ValueError(
+                    f"TFDS dataset {name!r} has no feature {text_key!r}; "
+                    f"its features are {sorted(example)}. Pass text_key=..."
+                )
+            text = example[text_key].decode("utf-8")
+            for line in text.splitlines():
+                line_words = line.split()
+                if line_words:
+                    words.extend(line_words)
+                    words.append(END_OF_SENTENCE)
+        if not words:
+            raise ValueError(
+                f"TFDS dataset {name!r} split {tfds_split!r} holds no words."
+            )
+        tokens[split] = words
+    return corpus_from_token_lists(tokens, max_vocab_size=max_vocab_size)

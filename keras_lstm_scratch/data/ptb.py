@@ -1,0 +1,151 @@
+"""Penn Treebank (Mikolov's 10k-word split): find, download, verify, load."""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+
+from keras_lstm_scratch.data.corpus import SPLITS, Corpus
+from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.vocabulary import Vocabulary
+
+# Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
+PTB_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
+PTB_FILES = {split: f"ptb.{split}.txt" for split in SPLITS}
+PTB_SHA256 = {  # as in ../shared/data/ptb/SHA256SUMS
+    "ptb.train.txt": (
+        "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"
+    ),
+    "ptb.valid.txt": (
+        "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"
+    ),
+    "ptb.test.txt": (
+        "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"
+    ),
+}
+# A local copy of the three files (e.g. ../shared/data/ptb in CI).
+DATA_DIR_ENV = "KERAS_LSTM_SCRATCH_PTB_DIR"
+# Root of the download cache; default ~/.cache/keras_lstm_scratch.
+CACHE_DIR_ENV = "KERAS_LSTM_SCRATCH_CACHE"
+
+
+def sha256_of(path):
+    """Returns the hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_ptb_directory(directory, expected=None):
+    """Checks that `directory` holds the three PTB files with the known hashes.
+
+    Raises:
+        FileNotFoundError: naming the missing split files.
+        ValueError: naming a file whose SHA-256 differs from the expected.
+    """
+    expected = expected or PTB_SHA256
+    missing = [
+        name
+        for name in expected
+        if not os.path.isfile(os.path.join(directory, name))
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f"PTB directory {directory} lacks {missing}; it must hold "
+            f"{sorted(expected)}."
+        )
+    for name, want in expected.items():
+        got = sha256_of(os.path.join(directory, name))
+        if got != want:
+            raise ValueError(
+                f"SHA-256 mismatch for {os.path.join(directory, name)}: "
+                f"expected {want}, got {got}. The file is corrupt or not "
+                "Mikolov's PTB split; delete it and download again."
+            )
+
+
+def default_cache_dir():
+    """The download cache root: `$KERAS_LSTM_SCRATCH_CACHE` or ~/.cache/..."""
+    return os.environ.get(CACHE_DIR_ENV) or os.path.join(
+        os.path.expanduser("~"), ".cache", "keras_lstm_scratch"
+    )
+
+
+def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
+    """Downloads PTB into `cache_dir/ptb`, verified, or reuses the cache.
+
+    The files are fetched into a temporary folder beside the cache and
+    verified there; only a complete, verified set is renamed into place, so
+    a failed or interrupted download leaves no partial cache.
+
+    Returns:
+        The directory holding the verified files.
+    """
+    expected = expected or PTB_SHA256
+    cache_root = cache_dir or default_cache_dir()
+    target = os.path.join(cache_root, "ptb")
+    if os.path.isdir(target):
+        try:
+            verify_ptb_directory(target, expected)
+            return target
+        except (FileNotFoundError, ValueError):
+            shutil.rmtree(target)
+    os.makedirs(cache_root, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".ptb-download-", dir=cache_root)
+    try:
+        for name in expected:
+            url = base_url + name
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                with open(os.path.join(staging, name), "wb") as handle:
+                    shutil.copyfileobj(response, handle)
+        verify_ptb_directory(staging, expected)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def resolve_ptb_directory(data_dir=None, download=True, cache_dir=None):
+    """Finds verified PTB files.
+
+    Order: `data_dir`, then `$KERAS_LSTM_SCRATCH_PTB_DIR`, then the download
+    cache (downloading into it when `download=True`).
+    """
+    local = data_dir or os.environ.get(DATA_DIR_ENV)
+    if local:
+        verify_ptb_directory(local)
+        return local
+    cached = os.path.join(cache_dir or default_cache_dir(), "ptb")
+    if not download:
+        verify_ptb_directory(cached)
+        return cached
+    return download_ptb(cache_dir)
+
+
+def load_ptb(data_dir=None, download=True, cache_dir=None):
+    """Loads PTB as a `Corpus` with the 10,000-word training vocabulary.
+
+    Each line's words are followed by `<eos>`; the vocabulary is exactly the
+    words of `ptb.train.txt` (with `<unk>` and `<eos>`), 10,000 in all.
+
+    Args:
+        data_dir: Local folder with `ptb.{train,valid,test}.txt`.
+        download: Download into the cache when no local copy is given.
+        cache_dir: Cache root (default `default_cache_dir()`).
+
+    Returns:
+        A `Corpus` of int32 id streams: train 929,589, valid 73,760 and
+        test 82,430 tokens.
+    """
+    directory = resolve_ptb_directory(data_dir, download, cache_dir)
+    tokens = {
+        split: read_tokens(os.path.join(directory, PTB_FILES[split]))
+        for split in SPLITS
+    }
+    vocabulary = Vocabulary.from_tokens(tokens["train"])
+    ids = {split: vocabulary.encode(words) for split, words in tokens.items()}
+    return Corpus(vocabulary=vocabulary, **ids)

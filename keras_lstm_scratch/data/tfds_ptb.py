@@ -1,0 +1,77 @@
+"""A TensorFlow Datasets builder for Penn Treebank (Mikolov's split).
+
+Importing this module registers `ptb_mikolov`:
+
+```python
+import tensorflow_datasets as tfds
+import keras_lstm_scratch.data.tfds_ptb  # noqa: F401 (registers the builder)
+
+train = tfds.load(
+    "ptb_mikolov", split="train", data_dir="/tmp/tfds",
+    download_and_prepare_kwargs={"download_config":
+        tfds.download.DownloadConfig(manual_dir="../shared/data/ptb")},
+)
+```
+
+Each example is one sentence: `{"text": "the words of one line"}`. With
+no manual directory the files are downloaded from the book's location and
+verified against the known SHA-256 values.
+"""
+
+import os
+
+import tensorflow_datasets as tfds
+
+from keras_lstm_scratch.data.ptb import (
+    PTB_FILES,
+    PTB_URL,
+    verify_ptb_directory,
+)
+
+TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
+
+
+class PtbMikolov(tfds.core.GeneratorBasedBuilder):
+    """Penn Treebank, Mikolov's 10k-word language-modelling split."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        "Optional: put ptb.train.txt, ptb.valid.txt and ptb.test.txt in the "
+        "manual directory to skip the download."
+    )
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            description="Penn Treebank, Mikolov's 10k-word split "
+            "(one sentence per example).",
+            features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
+            homepage="https://www.fit.vutbr.cz/~imikolov/rnnlm/",
+        )
+
+    def _split_generators(self, dl_manager):
+        manual_dir = getattr(dl_manager, "_manual_dir", None)
+        if manual_dir and all(
+            os.path.isfile(os.path.join(manual_dir, name))
+            for name in PTB_FILES.values()
+        ):
+            verify_ptb_directory(os.fspath(manual_dir))
+            paths = {
+                split: os.path.join(manual_dir, name)
+                for split, name in PTB_FILES.items()
+            }
+        else:
+            paths = dl_manager.download(
+                {split: PTB_URL + name for split, name in PTB_FILES.items()}
+            )
+        return {
+            TFDS_SPLITS[split]: self._generate_examples(os.fspath(path))
+            for split, path in paths.items()
+        }
+
+    def _generate_examples(self, path):
+        with open(path, encoding="utf-8") as handle:
+            for index, line in enumerate(handle):
+                text = line.strip()
+                if text:
+                    yield index, {"text": text}

@@ -1,0 +1,98 @@
+"""Word <-> id mapping with `<unk>` and `<eos>`."""
+
+import collections
+import json
+
+import numpy as np
+
+UNKNOWN = "<unk>"
+END_OF_SENTENCE = "<eos>"
+
+
+class Vocabulary:
+    """An ordered list of words; a word's id is its position.
+
+    Args:
+        words: Sequence of distinct words. `<unk>` and `<eos>` must be among
+            them: unknown words map to `<unk>`, and every line ends in
+            `<eos>`.
+
+    Example:
+
+    >>> vocabulary = Vocabulary.from_tokens("a b a <eos>".split())
+    >>> vocabulary.encode(["a", "zzz"]).tolist()
+    [2, 0]
+    """
+
+    def __init__(self, words):
+        words = list(words)
+        if len(set(words)) != len(words):
+            duplicates = [
+                w for w, n in collections.Counter(words).items() if n > 1
+            ]
+            raise ValueError(
+                f"Vocabulary words must be distinct; repeated: {duplicates[:5]}"
+            )
+        for special in (UNKNOWN, END_OF_SENTENCE):
+            if special not in words:
+                raise ValueError(
+                    f"Vocabulary must contain {special!r}; received "
+                    f"{len(words)} words without it."
+                )
+        self.words = words
+        self.word_to_id = {word: index for index, word in enumerate(words)}
+        self.unknown_id = self.word_to_id[UNKNOWN]
+        self.end_of_sentence_id = self.word_to_id[END_OF_SENTENCE]
+
+    @classmethod
+    def from_tokens(cls, tokens, max_size=None):
+        """Builds a vocabulary from training tokens.
+
+        Args:
+            tokens: Iterable of words (with `<eos>` markers).
+            max_size: Optional cap on the vocabulary size, specials
+                included. The most frequent words are kept (ties in order of
+                first appearance); the rest become `<unk>`.
+
+        Returns:
+            A `Vocabulary`: `<unk>`, `<eos>`, then words by frequency when
+            capped, or in order of first appearance when not.
+        """
+        counts = collections.Counter(tokens)
+        specials = [UNKNOWN, END_OF_SENTENCE]
+        # Counter keeps first-appearance order; most_common is stable.
+        words = [w for w in counts if w not in specials]
+        if max_size is not None:
+            if max_size < len(specials) + 1:
+                raise ValueError(
+                    f"max_size must leave room for at least one word besides "
+                    f"{specials}; received max_size={max_size}."
+                )
+            ranked = sorted(words, key=lambda w: -counts[w])
+            words = ranked[: max_size - len(specials)]
+        return cls(specials + words)
+
+    def __len__(self):
+        return len(self.words)
+
+    def encode(self, tokens):
+        """Maps words to int32 ids; unknown words to `<unk>`."""
+        lookup = self.word_to_id.get
+        return np.fromiter(
+            (lookup(token, self.unknown_id) for token in tokens), dtype=np.int32
+        )
+
+    def decode(self, ids):
+        """Maps ids back to words."""
+        return [self.words[int(index)] for index in ids]
+
+    def save(self, path):
+        """Writes the words as a JSON list."""
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(self.words, handle, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, path):
+        """Reads a vocabulary written by `save`."""
+        with open(path, encoding="utf-8") as handle:
+            return cls(json.load(handle))

@@ -1,0 +1,266 @@
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import keras
+import numpy as np
+import pytest
+
+from training.callbacks import RunRecorder, TrainingDivergedError
+from training.config import resolve_config
+from training.train import run
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = {
+    "embedding_dim": 16,
+    "hidden_units": 16,
+    "batch_size": 4,
+    "seq_len": 10,
+    "learning_rate": 5.0,
+}
+
+
+@pytest.fixture(scope="module")
+def small_corpus_dir(ptb_dir, tmp_path_factory):
+    """A few hundred PTB lines as a user's own train/valid/test corpus."""
+    directory = tmp_path_factory.mktemp("small_corpus")
+    for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
+        with open(os.path.join(ptb_dir, f"ptb.{split}.txt")) as source:
+            text = "".join(source.readline() for _ in range(lines))
+        (directory / f"{split}.txt").write_text(text)
+    return str(directory)
+
+
+def small_config(corpus_dir, **overrides):
+    return resolve_config(
+        "tiny", {**SMALL, "corpus": f"text:{corpus_dir}", **overrides}
+    )
+
+
+def read_history(output_dir):
+    with open(os.path.join(output_dir, "history.csv")) as handle:
+        return list(csv.DictReader(handle))
+
+
+class StateProbe(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.at_epoch_begin = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.at_epoch_begin.append(
+            max(
+                float(np.abs(keras.ops.convert_to_numpy(s)).max())
+                for layer in self.model.layers
+                if isinstance(layer, keras.layers.RNN)
+                for s in layer.states
+            )
+        )
+
+
+def test_a_run_writes_every_artifact(small_corpus_dir, tmp_path):
+    output_dir = str(tmp_path / "run")
+    probe = StateProbe()
+    results = run(
+        small_config(small_corpus_dir, epochs=2),
+        output_dir,
+        verbose=0,
+        extra_callbacks=[probe],
+    )
+    for name in (
+        "config.json",
+        "vocabulary.json",
+        "history.csv",
+        "best.keras",
+        "results.json",
+        "curves.png",
+        "tensorboard",
+    ):
+        assert os.path.exists(os.path.join(output_dir, name)), name
+    rows = read_history(output_dir)
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"loss", "perplexity", "val_perplexity", "lr"} <= set(rows[0])
+    saved = json.loads(open(os.path.join(output_dir, "results.json")).read())
+    assert saved["test_perplexity"] == pytest.approx(results["test_perplexity"])
+    assert saved["best_val_perplexity"] == min(
+        float(row["val_perplexity"]) for row in rows
+    )
+    assert saved["epochs"] == 2 and saved["tokens_per_second"] > 0
+    assert {"tensorflow", "keras"} <= set(saved["versions"])
+    # States start from zero at every epoch (reset between train and valid).
+    assert probe.at_epoch_begin == [0.0, 0.0]
+
+
+def test_the_learning_rate_follows_the_plateau_rule(small_corpus_dir, tmp_path):
+    output_dir = str(tmp_path / "run")
+    run(
+        small_config(small_corpus_dir, epochs=4, learning_rate=40.0),
+        output_dir,
+        verbose=0,
+    )
+    rows = read_history(output_dir)
+    best = math.inf
+    for row, following in zip(rows, rows[1:], strict=False):
+        value, rate = float(row["val_perplexity"]), float(row["lr"])
+        expected = rate if value < best else rate / 4
+        best = min(best, value)
+        assert float(following["lr"]) == pytest.approx(expected)
+
+
+def test_a_rerun_of_a_finished_run_only_evaluates(small_corpus_dir, tmp_path):
+    config = small_config(small_corpus_dir, epochs=1)
+    first = run(config, str(tmp_path / "run"), verbose=0)
+    again = run(config, str(tmp_path / "run"), verbose=0)
+    assert again["epochs"] == 1
+    assert again["test_perplexity"] == pytest.approx(first["test_perplexity"])
+
+
+def test_a_different_config_in_the_same_directory_is_refused(
+    small_corpus_dir, tmp_path
+):
+    run(
+        small_config(small_corpus_dir, epochs=1),
+        str(tmp_path / "run"),
+        verbose=0,
+    )
+    with pytest.raises(ValueError, match=r"different config.*hidden_units"):
+        run(
+            small_config(small_corpus_dir, epochs=1, hidden_units=8),
+            str(tmp_path / "run"),
+            verbose=0,
+        )
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    """Turns the weights into NaN in the middle of epoch `at_epoch`."""
+
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.epoch == self.at_epoch and batch == 3:
+            weight = self.model.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_good_weights(
+    small_corpus_dir, tmp_path
+):
+    output_dir = str(tmp_path / "run")
+    with pytest.raises(TrainingDivergedError, match="loss is nan"):
+        run(
+            small_config(small_corpus_dir, epochs=3),
+            output_dir,
+            verbose=0,
+            extra_callbacks=[PoisonWeights(at_epoch=1)],
+        )
+    state = RunRecorder.load_state(output_dir)
+    assert state["epoch"] == 1
+    model = keras.models.load_model(os.path.join(output_dir, "best.keras"))
+    assert all(
+        np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights
+    )
+
+
+def train_command(corpus_dir, output_dir, epochs):
+    return [
+        sys.executable,
+        "-m",
+        "training.train",
+        "--preset",
+        "tiny",
+        "--output-dir",
+        output_dir,
+        "--epochs",
+        str(epochs),
+        "--verbose",
+        "0",
+        "--set",
+        f"corpus=text:{corpus_dir}",
+        *[f"--set={key}={value}" for key, value in SMALL.items()],
+    ]
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_losing_at_most_the_current_epoch(
+    small_corpus_dir, tmp_path
+):
+    output_dir = str(tmp_path / "run")
+    command = train_command(small_corpus_dir, output_dir, epochs=5)
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 240
+    state = None
+    while time.monotonic() < deadline and process.poll() is None:
+        state = RunRecorder.load_state(output_dir)
+        if state is not None and state["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    assert state is not None and state["epoch"] >= 2, process.poll()
+    time.sleep(0.5)  # into the next epoch
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before_kill = RunRecorder.load_state(output_dir)["epoch"]
+    assert 2 <= done_before_kill < 5
+
+    resumed = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"after epoch {done_before_kill}" in resumed.stdout
+    epochs = [row["epoch"] for row in read_history(output_dir)]
+    assert epochs == ["1", "2", "3", "4", "5"]
+    assert (
+        json.loads(open(os.path.join(output_dir, "results.json")).read())[
+            "epochs"
+        ]
+        == 5
+    )
+
+
+def unigram_test_perplexity(corpus):
+    counts = Counter(corpus.train.tolist())
+    total = sum(counts.values())
+    log_probs = [math.log(counts[token] / total) for token in corpus.test[1:]]
+    return math.exp(-sum(log_probs) / len(log_probs))
+
+
+@pytest.mark.slow
+def test_tiny_preset_on_ptb_beats_a_unigram_model(
+    ptb_dir, ptb_corpus, tmp_path
+):
+    results = run(
+        resolve_config("tiny"),
+        str(tmp_path / "tiny"),
+        data_dir=ptb_dir,
+        verbose=0,
+    )
+    unigram = unigram_test_perplexity(ptb_corpus)
+    print(
+        f"tiny test perplexity {results['test_perplexity']:.1f}, "
+        f"unigram {unigram:.1f}"
+    )
+    assert unigram > 600
+    assert results["test_perplexity"] < unigram

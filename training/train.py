@@ -1,0 +1,310 @@
+"""Train an LSTM language model with `model.fit` and report test perplexity.
+
+    python -m training.train --preset book-rnnlm --data-dir ../shared/data/ptb
+
+Every run writes into its output directory: `config.json`,
+`vocabulary.json`, `history.csv`, `tensorboard/`, `best.keras`,
+`results.json`, `curves.png` and `backup/` (for resuming: rerun the same
+command after an interruption and it continues from the last finished
+epoch).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_lstm_scratch
+from keras_lstm_scratch import (
+    Perplexity,
+    PerplexityCallback,
+    ResetStatesCallback,
+    build_language_model,
+    evaluate_token_nll,
+)
+from keras_lstm_scratch.data import (
+    count_targets,
+    load_ptb,
+    load_text_corpus,
+    load_tfds_corpus,
+    tbptt_dataset,
+)
+from training.callbacks import (
+    BestModelCheckpoint,
+    DivergenceGuard,
+    EpochLine,
+    EpochTimer,
+    LearningRateSchedule,
+    RunRecorder,
+    TimeBudget,
+    TrainingDivergedError,
+    write_atomically,
+)
+from training.config import PRESETS, parse_overrides, resolve_config
+from training.plots import plot_curves
+
+
+def load_corpus(config, data_dir=None):
+    """Loads the corpus that `config.corpus` names."""
+    if config.corpus == "ptb":
+        return load_ptb(data_dir)
+    kind, _, name = config.corpus.partition(":")
+    if kind == "text":
+        return load_text_corpus(name, max_vocab_size=config.max_vocab_size)
+    return load_tfds_corpus(
+        name,
+        text_key=config.tfds_text_key,
+        max_vocab_size=config.max_vocab_size,
+        data_dir=data_dir,
+    )
+
+
+def make_optimizer(config):
+    """Plain SGD with the configured gradient clipping.
+
+    `clip_mode="global"` rescales all gradients together when their joint
+    norm exceeds `clip_norm` (the book's `clip_grads`, PyTorch's
+    `clip_grad_norm_`; Keras's `global_clipnorm`). `"per_variable"` clips
+    each variable's gradient on its own (Keras's `clipnorm`), which changes
+    the direction of the update.
+    """
+    if config.clip_mode == "global":
+        return keras.optimizers.SGD(
+            config.learning_rate, global_clipnorm=config.clip_norm
+        )
+    return keras.optimizers.SGD(config.learning_rate, clipnorm=config.clip_norm)
+
+
+def build_model(config, vocab_size):
+    """The stateful language model that `config` describes, compiled."""
+    initializers = {}
+    if config.init_scale > 0:
+        uniform = keras.initializers.RandomUniform(
+            -config.init_scale, config.init_scale, seed=config.seed
+        )
+        initializers = dict(
+            embeddings_initializer=uniform,
+            kernel_initializer=uniform,
+            recurrent_initializer=uniform,
+        )
+    model = build_language_model(
+        vocab_size,
+        embedding_dim=config.embedding_dim,
+        hidden_units=config.hidden_units,
+        num_layers=config.num_layers,
+        dropout=config.dropout,
+        tie_weights=config.tie_weights,
+        stateful=True,
+        batch_size=config.batch_size,
+        seq_len=config.seq_len,
+        **initializers,
+    )
+    model.compile(
+        optimizer=make_optimizer(config),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[Perplexity()],
+        jit_compile=config.jit_compile,
+    )
+    return model
+
+
+def prepare_output_dir(output_dir, config):
+    """Creates the run directory; refuses one that holds another config."""
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, "config.json")
+    resolved = dataclasses.asdict(config)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+        if previous != resolved:
+            changed = sorted(
+                k for k in resolved if previous.get(k) != resolved[k]
+            )
+            raise ValueError(
+                f"{output_dir} holds a run with a different config "
+                f"(differs in {changed}). Use another --output-dir, or delete "
+                "it to start over."
+            )
+    write_atomically(path, json.dumps(resolved, indent=2, sort_keys=True))
+
+
+def versions():
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "keras_lstm_scratch": keras_lstm_scratch.__version__,
+    }
+
+
+def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
+    """Trains, restores the best weights, evaluates on test, writes results.
+
+    Args:
+        config: A resolved `TrainConfig`.
+        output_dir: Run directory (created; resumed if it holds a backup).
+        data_dir: Local corpus directory (PTB files) or TFDS data dir.
+        verbose: Keras progress-bar verbosity.
+        extra_callbacks: More callbacks, run after the built-in ones.
+
+    Returns:
+        The results dict also written to `results.json`.
+    """
+    wall_start = time.perf_counter()
+    prepare_output_dir(output_dir, config)
+    keras.utils.set_random_seed(config.seed)
+    corpus = load_corpus(config, data_dir)
+    corpus.vocabulary.save(os.path.join(output_dir, "vocabulary.json"))
+    batch_size, seq_len = config.batch_size, config.seq_len
+    train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
+    valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
+    test_data = tbptt_dataset(corpus.test, batch_size, seq_len, pad=True)
+    tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
+
+    model = build_model(config, len(corpus.vocabulary))
+    state = RunRecorder.load_state(output_dir)
+    initial_epoch, best, history, spent = 0, math.inf, [], 0.0
+    if state is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(state["weights_path"])
+        initial_epoch = state["epoch"]
+        best = state["best_val_perplexity"]
+        history = state["history"]
+        spent = state["train_seconds"]
+        print(
+            f"Resuming {output_dir} after epoch {initial_epoch} "
+            f"(best valid perplexity {best:.2f})."
+        )
+
+    best_path = os.path.join(output_dir, "best.keras")
+    recorder = RunRecorder(output_dir, history=history, train_seconds=spent)
+    callbacks = [
+        EpochTimer(),
+        ResetStatesCallback(),
+        PerplexityCallback(valid_data),
+        LearningRateSchedule(
+            config.lr_schedule,
+            config.lr_decay,
+            config.decay_start_epoch,
+            best=best,
+        ),
+        DivergenceGuard(),
+        BestModelCheckpoint(best_path, best=best),
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
+        keras.callbacks.ProgbarLogger(),
+        EpochLine(tokens_per_epoch),
+    ]
+    if config.time_budget_minutes > 0:
+        callbacks.append(TimeBudget(config.time_budget_minutes * 60, spent))
+    callbacks += [*extra_callbacks, recorder]
+    if initial_epoch < config.epochs:
+        model.fit(
+            train_data,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            shuffle=False,
+            verbose=verbose,
+            callbacks=callbacks,
+        )
+
+    if os.path.isfile(best_path):
+        model.load_weights(best_path)
+    test_nll, test_tokens = evaluate_token_nll(model, test_data)
+    results = {
+        "test_perplexity": math.exp(test_nll),
+        "test_loss": test_nll,
+        "test_tokens": int(test_tokens),
+        "best_val_perplexity": recorder.best_val_perplexity(),
+        "epochs": len(recorder.history),
+        "train_seconds": recorder.train_seconds,
+        "tokens_per_second": (
+            tokens_per_epoch * len(recorder.history) / recorder.train_seconds
+            if recorder.train_seconds
+            else None
+        ),
+        "train_tokens": count_targets(corpus.train),
+        "tokens_per_epoch": tokens_per_epoch,
+        "wall_seconds_this_invocation": time.perf_counter() - wall_start,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "versions": versions(),
+    }
+    write_atomically(
+        os.path.join(output_dir, "results.json"), json.dumps(results, indent=2)
+    )
+    plot_curves(
+        recorder.history,
+        os.path.join(output_dir, "curves.png"),
+        title=os.path.basename(os.path.normpath(output_dir)),
+    )
+    print(
+        f"test perplexity {results['test_perplexity']:.2f} "
+        f"({results['test_tokens']:,} tokens); best valid perplexity "
+        f"{results['best_val_perplexity']:.2f} after "
+        f"{results['epochs']} epochs, {results['train_seconds'] / 60:.1f} "
+        "min of training"
+    )
+    return results
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="local corpus directory (PTB files); default: "
+        "$KERAS_LSTM_SCRATCH_PTB_DIR, else download into the cache",
+    )
+    parser.add_argument(
+        "--output-dir", default=None, help="run directory (default runs/PRESET)"
+    )
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field",
+    )
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        overrides = parse_overrides(args.overrides)
+        if args.epochs is not None:
+            overrides["epochs"] = args.epochs
+        config = resolve_config(args.preset, overrides)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    keras.utils.set_random_seed(config.seed)
+    output_dir = args.output_dir or os.path.join("runs", args.preset)
+    try:
+        run(config, output_dir, data_dir=args.data_dir, verbose=args.verbose)
+    except TrainingDivergedError as error:
+        print(
+            f"error: {error} The last good weights stay in "
+            f"{output_dir}/backup and {output_dir}/best.keras.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
