@@ -83,6 +83,8 @@ class TiedEmbedding(keras.layers.Layer):
         self.output_bias_initializer = keras.initializers.get(
             output_bias_initializer
         )
+        # A time-step mask passes through unchanged in both directions.
+        self.supports_masking = True
 
     def build(self, input_shape=None):
         self.embeddings = self.add_weight(

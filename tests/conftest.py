@@ -33,3 +33,14 @@ def ptb_corpus(ptb_dir):
     from keras_lstm_scratch.data import load_ptb
 
     return load_ptb(ptb_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_ptb_run(ptb_dir, tmp_path_factory):
+    """The `tiny` preset trained on PTB for one epoch: (run_dir, results)."""
+    from training.config import resolve_config
+    from training.train import run
+
+    run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
+    results = run(resolve_config("tiny"), run_dir, data_dir=ptb_dir, verbose=0)
+    return run_dir, results

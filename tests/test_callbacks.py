@@ -41,7 +41,8 @@ def test_step_keeps_the_full_rate_for_decay_start_epochs():
     # Zaremba's small model: 4 epochs at 1.0, then halve every epoch.
     used = rates_over_epochs(
         LearningRateSchedule("step", 2.0, decay_start_epoch=4),
-        [0] * 7, rate=1.0,
+        [0] * 7,
+        rate=1.0,
     )
     assert used == [1, 1, 1, 1, 0.5, 0.25, 0.125]
 
@@ -64,10 +65,24 @@ def test_epoch_line_is_fixed_width():
     lines = []
     line = EpochLine(tokens_per_epoch=1000, print_fn=lines.append)
     line.on_train_begin()
-    line.on_epoch_end(0, {"lr": 20.0, "perplexity": 326.6,
-                          "val_perplexity": 207.7, "train_seconds": 2.0})
-    line.on_epoch_end(11, {"lr": 0.078125, "perplexity": 99999.9,
-                           "val_perplexity": 5.0, "train_seconds": 100.0})
+    line.on_epoch_end(
+        0,
+        {
+            "lr": 20.0,
+            "perplexity": 326.6,
+            "val_perplexity": 207.7,
+            "train_seconds": 2.0,
+        },
+    )
+    line.on_epoch_end(
+        11,
+        {
+            "lr": 0.078125,
+            "perplexity": 99999.9,
+            "val_perplexity": 5.0,
+            "train_seconds": 100.0,
+        },
+    )
     assert len({len(text) for text in lines}) == 1
     assert "|    12 |" in lines[2] and "500 |" in lines[1]
 

@@ -137,6 +137,18 @@ def test_a_different_config_in_the_same_directory_is_refused(
         )
 
 
+def test_a_time_budget_stops_the_run_and_a_rerun_does_not_overrun_it(
+    small_corpus_dir, tmp_path
+):
+    # A budget of 0.06 s: the first epoch always overruns it.
+    config = small_config(small_corpus_dir, epochs=3, time_budget_minutes=0.001)
+    first = run(config, str(tmp_path / "run"), verbose=0)
+    assert first["epochs"] == 1
+    again = run(config, str(tmp_path / "run"), verbose=0)
+    assert again["epochs"] == 1
+    assert again["test_perplexity"] == pytest.approx(first["test_perplexity"])
+
+
 class PoisonWeights(keras.callbacks.Callback):
     """Turns the weights into NaN in the middle of epoch `at_epoch`."""
 
@@ -248,15 +260,8 @@ def unigram_test_perplexity(corpus):
 
 
 @pytest.mark.slow
-def test_tiny_preset_on_ptb_beats_a_unigram_model(
-    ptb_dir, ptb_corpus, tmp_path
-):
-    results = run(
-        resolve_config("tiny"),
-        str(tmp_path / "tiny"),
-        data_dir=ptb_dir,
-        verbose=0,
-    )
+def test_tiny_preset_on_ptb_beats_a_unigram_model(ptb_corpus, tiny_ptb_run):
+    _, results = tiny_ptb_run
     unigram = unigram_test_perplexity(ptb_corpus)
     print(
         f"tiny test perplexity {results['test_perplexity']:.1f}, "
@@ -264,3 +269,4 @@ def test_tiny_preset_on_ptb_beats_a_unigram_model(
     )
     assert unigram > 600
     assert results["test_perplexity"] < unigram
+    assert results["test_tokens"] == len(ptb_corpus.test) - 1

@@ -179,8 +179,12 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = (logs or {}).get("train_seconds", 0.0)
         self.spent_seconds += seconds
-        if self.spent_seconds + seconds > self.budget_seconds:
+        if self.would_overrun(seconds):
             self.model.stop_training = True
+
+    def would_overrun(self, epoch_seconds):
+        """Whether one more epoch of `epoch_seconds` exceeds the budget."""
+        return self.spent_seconds + epoch_seconds > self.budget_seconds
 
 
 class RunRecorder(keras.callbacks.Callback):

@@ -116,6 +116,28 @@ def build_model(config, vocab_size):
     return model
 
 
+# Test evaluation reads the test text as one stream in windows of this many
+# tokens: every token is predicted from its full left context.
+TEST_WINDOW = 1000
+
+
+def evaluate_single_stream(config, model, ids, vocab_size):
+    """Token-weighted mean NLL over `ids` read as one continuous stream.
+
+    A batch-1 twin of `model` (same weights) carries its states across
+    windows of `TEST_WINDOW` tokens, so no token loses context to a stream
+    boundary; each token is counted once.
+
+    Returns:
+        `(mean_nll, token_count)`.
+    """
+    single = dataclasses.replace(config, batch_size=1, seq_len=TEST_WINDOW)
+    twin = build_model(single, vocab_size)
+    twin.set_weights(model.get_weights())
+    windows = tbptt_dataset(ids, 1, TEST_WINDOW, pad=True)
+    return evaluate_token_nll(twin, windows)
+
+
 def prepare_output_dir(output_dir, config):
     """Creates the run directory; refuses one that holds another config."""
     os.makedirs(output_dir, exist_ok=True)
@@ -159,15 +181,14 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
     Returns:
         The results dict also written to `results.json`.
     """
+    keras.utils.set_random_seed(config.seed)
     wall_start = time.perf_counter()
     prepare_output_dir(output_dir, config)
-    keras.utils.set_random_seed(config.seed)
     corpus = load_corpus(config, data_dir)
     corpus.vocabulary.save(os.path.join(output_dir, "vocabulary.json"))
     batch_size, seq_len = config.batch_size, config.seq_len
     train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
     valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
-    test_data = tbptt_dataset(corpus.test, batch_size, seq_len, pad=True)
     tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
 
     model = build_model(config, len(corpus.vocabulary))
@@ -203,10 +224,15 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
         keras.callbacks.ProgbarLogger(),
         EpochLine(tokens_per_epoch),
     ]
+    more_epochs = initial_epoch < config.epochs
     if config.time_budget_minutes > 0:
-        callbacks.append(TimeBudget(config.time_budget_minutes * 60, spent))
+        budget = TimeBudget(config.time_budget_minutes * 60, spent)
+        callbacks.append(budget)
+        # A resumed run whose budget was spent does not train again.
+        if history and budget.would_overrun(history[-1]["train_seconds"]):
+            more_epochs = False
     callbacks += [*extra_callbacks, recorder]
-    if initial_epoch < config.epochs:
+    if more_epochs:
         model.fit(
             train_data,
             epochs=config.epochs,
@@ -218,7 +244,9 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
 
     if os.path.isfile(best_path):
         model.load_weights(best_path)
-    test_nll, test_tokens = evaluate_token_nll(model, test_data)
+    test_nll, test_tokens = evaluate_single_stream(
+        config, model, corpus.test, len(corpus.vocabulary)
+    )
     results = {
         "test_perplexity": math.exp(test_nll),
         "test_loss": test_nll,
@@ -292,7 +320,6 @@ def main(argv=None):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    keras.utils.set_random_seed(config.seed)
     output_dir = args.output_dir or os.path.join("runs", args.preset)
     try:
         run(config, output_dir, data_dir=args.data_dir, verbose=args.verbose)

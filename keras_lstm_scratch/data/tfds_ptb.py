@@ -47,6 +47,8 @@ class PtbMikolov(tfds.core.GeneratorBasedBuilder):
             "(one sentence per example).",
             features=tfds.features.FeaturesDict({"text": tfds.features.Text()}),
             homepage="https://www.fit.vutbr.cz/~imikolov/rnnlm/",
+            # A language model reads the text in order: keep line order.
+            disable_shuffling=True,
         )
 
     def _split_generators(self, dl_manager):

@@ -1,0 +1,142 @@
+"""SavedModel export in TF Serving's layout, with warmup requests."""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_lstm_scratch.serving import SIGNATURES, LanguageModelServer
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def warmup_inputs(num_layers, units):
+    """One small, valid request per signature: `{signature: {input: value}}`."""
+    return {
+        "serving_default": {"token_ids": np.array([[1, 2, 3]], np.int32)},
+        "score": {"sentences": np.array([b"the company said"])},
+        "next_words": {
+            "prompts": np.array([b"the company"]),
+            "k": np.array(3, np.int32),
+        },
+        "step": {
+            "token_ids": np.array([1], np.int32),
+            "h": np.zeros((num_layers, 1, units), np.float32),
+            "c": np.zeros((num_layers, 1, units), np.float32),
+        },
+        "generate": {
+            "prompts": np.array([b"the company"]),
+            "max_tokens": np.array(3, np.int32),
+            "temperature": np.array(1.0, np.float32),
+            "top_k": np.array(10, np.int32),
+            "seed": np.array(0, np.int64),
+        },
+    }
+
+
+def write_warmup_requests(path, model_name, num_layers, units):
+    """Writes a TFRecord of `PredictionLog`s, one per signature."""
+    from tensorflow_serving.apis import (
+        model_pb2,
+        predict_pb2,
+        prediction_log_pb2,
+    )
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path) as writer:
+        for signature, inputs in warmup_inputs(num_layers, units).items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(
+                    name=model_name, signature_name=signature
+                )
+            )
+            for key, value in inputs.items():
+                request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+
+
+def write_saved_model(model, words, path):
+    """Writes the serving SavedModel of `model` and `words` to `path`.
+
+    Signatures: `serving_default`, `score`, `next_words`, `step`,
+    `generate` (see `serving.py` and the README for their inputs).
+    """
+    server = LanguageModelServer(model, words)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(server.word_table)
+    for name, input_signature in SIGNATURES.items():
+        archive.add_endpoint(
+            name, server.function(name), input_signature=input_signature
+        )
+    archive.write_out(path, verbose=False)
+    return server
+
+
+def next_version(model_dir):
+    """One more than the highest integer version folder (1 if none)."""
+    if not os.path.isdir(model_dir):
+        return 1
+    versions = [int(name) for name in os.listdir(model_dir) if name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_for_serving(model, words, export_root, name, version=None):
+    """Exports to `export_root/name/version/`, atomically, never overwriting.
+
+    The SavedModel and its warmup file are written into a temporary folder
+    beside the version folders (TF Serving ignores names that are not
+    integers) and renamed into place only when complete, so a server that
+    polls the folder never sees a half-written version, and an interrupted
+    export leaves none.
+
+    Args:
+        model: A trained model from `build_language_model`.
+        words: Its vocabulary, a word per id.
+        export_root: Root folder, e.g. `saved_models`.
+        name: Model name (TF Serving's `model_name`).
+        version: Positive integer, or `None` for the next free version.
+
+    Returns:
+        The path of the new version folder.
+
+    Raises:
+        FileExistsError: if the version exists.
+        ValueError: for a version that is not a positive integer.
+    """
+    model_dir = os.path.join(export_root, name)
+    if version is None:
+        version = next_version(model_dir)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(
+            f"version must be a positive integer; received {version!r}."
+        )
+    target = os.path.join(model_dir, str(version))
+    if os.path.exists(target):
+        raise FileExistsError(
+            f"{target} exists; versions are never overwritten. Pick another "
+            "--version or leave it out for the next free one."
+        )
+    os.makedirs(model_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
+    try:
+        server = write_saved_model(model, words, staging)
+        write_warmup_requests(
+            os.path.join(staging, WARMUP_FILE),
+            name,
+            server.num_layers,
+            server.units,
+        )
+        if os.path.exists(target):
+            raise FileExistsError(f"{target} appeared during the export.")
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

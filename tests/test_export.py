@@ -1,0 +1,457 @@
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lstm_scratch import build_language_model
+from keras_lstm_scratch import export as export_module
+from keras_lstm_scratch.export import WARMUP_FILE, export_for_serving
+from training import export as export_cli
+from training import generate as generate_cli
+
+pytestmark = pytest.mark.slow
+
+SENTENCES = [
+    "the company said it expects higher sales",
+    "",
+    "   ",
+    "zzyzx qwerty the market\nrose sharply",
+]
+TOKEN_IDS = np.array([[1, 24, 2, 87, 5, 100], [9, 8, 7, 6, 5, 4]], np.int32)
+
+
+@pytest.fixture(scope="module")
+def run_parts(tiny_ptb_run):
+    run_dir, results = tiny_ptb_run
+    model, vocabulary = export_cli.load_run(run_dir)
+    with open(os.path.join(run_dir, "config.json")) as handle:
+        config = json.load(handle)
+    # A stateless twin of the trained model, for reference outputs.
+    twin = build_language_model(
+        len(vocabulary),
+        config["embedding_dim"],
+        config["hidden_units"],
+        num_layers=config["num_layers"],
+        tie_weights=config["tie_weights"],
+    )
+    twin.set_weights(model.get_weights())
+    return run_dir, results, model, vocabulary, twin
+
+
+@pytest.fixture(scope="module")
+def exported(run_parts, tmp_path_factory):
+    run_dir = run_parts[0]
+    root = str(tmp_path_factory.mktemp("saved_models"))
+    return export_cli.export_run(run_dir, root, name="tiny")
+
+
+def keras_log_probs(twin, ids):
+    return keras.ops.convert_to_numpy(keras.ops.log_softmax(twin(ids), axis=-1))
+
+
+def reference_score(twin, vocabulary, text):
+    """Total log-likelihood of the text's tokens after a leading <eos>."""
+    tokens = []
+    for line in text.strip().split("\n"):
+        tokens += line.split() + ["<eos>"]
+    if not text.strip():
+        tokens = ["<eos>"]
+    ids = vocabulary.encode(["<eos>"] + tokens)[None, :]
+    log_probs = keras_log_probs(twin, ids[:, :-1])[0]
+    return float(log_probs[np.arange(len(tokens)), ids[0, 1:]].sum()), len(
+        tokens
+    )
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+
+    path, ptb_test, out = sys.argv[1:4]
+    loaded = tf.saved_model.load(path)
+    sig = loaded.signatures
+    results = {}
+    results["log_probs"] = sig["serving_default"](
+        token_ids=tf.constant(np.load(out + ".ids.npy")))["log_probs"].numpy()
+    sentences = json.loads(open(out + ".sentences.json").read())
+    score = sig["score"](sentences=tf.constant(sentences))
+    for key, value in score.items():
+        results["score_" + key] = value.numpy()
+    nxt = sig["next_words"](prompts=tf.constant(["the stock", ""]),
+                            k=tf.constant(5))
+    results["next_words"] = nxt["words"].numpy().astype(str)
+    results["next_probabilities"] = nxt["probabilities"].numpy()
+    step = sig["step"](token_ids=tf.constant([1, 2]),
+                       h=tf.zeros((1, 2, 32)), c=tf.zeros((1, 2, 32)))
+    results["step_log_probs"] = step["log_probs"].numpy()
+    gen = sig["generate"](prompts=tf.constant(["the market"]),
+                          max_tokens=tf.constant(12),
+                          temperature=tf.constant(1.0),
+                          top_k=tf.constant(20),
+                          seed=tf.constant(7, tf.int64))
+    results["generated"] = gen["token_ids"].numpy()
+    # The PTB test set, as line-aligned chunks scored one by one.
+    lines = open(ptb_test, encoding="utf-8").read().splitlines()
+    total, count = 0.0, 0
+    for start in range(0, len(lines), 500):
+        chunk = "\\n".join(lines[start:start + 500])
+        scored = sig["score"](sentences=tf.constant([chunk]))
+        total += float(scored["log_likelihood"].numpy()[0])
+        count += int(scored["token_count"].numpy()[0])
+    results["ptb_test_perplexity"] = np.exp(-total / count)
+    results["ptb_test_tokens"] = count
+    # TF1-style loading, as TF Serving's C++ loader does it.
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
+        signature = meta.signature_def["serving_default"]
+        results["tf1_log_probs"] = session.run(
+            signature.outputs["log_probs"].name,
+            {signature.inputs["token_ids"].name: np.load(out + ".ids.npy")},
+        )
+    results["modules"] = np.array(
+        [name for name in sys.modules if name.startswith("keras_lstm")] or
+        ["none"])
+    np.savez(out, **results)
+""")
+
+
+@pytest.fixture(scope="module")
+def fresh_process_results(exported, ptb_dir, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("fresh") / "results")
+    np.save(out + ".ids.npy", TOKEN_IDS)
+    with open(out + ".sentences.json", "w") as handle:
+        json.dump(SENTENCES, handle)
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FRESH_PROCESS,
+            exported,
+            os.path.join(ptb_dir, "ptb.test.txt"),
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd="/",
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return dict(np.load(out + ".npz"))
+
+
+def test_fresh_tensorflow_process_never_imports_this_package(
+    fresh_process_results,
+):
+    assert fresh_process_results["modules"].tolist() == ["none"]
+
+
+def test_serving_default_equals_the_keras_model(
+    fresh_process_results, run_parts
+):
+    twin = run_parts[4]
+    expected = keras_log_probs(twin, TOKEN_IDS)
+    np.testing.assert_allclose(
+        fresh_process_results["log_probs"], expected, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        fresh_process_results["tf1_log_probs"], expected, atol=1e-5
+    )
+
+
+def test_score_equals_the_keras_model(fresh_process_results, run_parts):
+    _, _, _, vocabulary, twin = run_parts
+    for index, sentence in enumerate(SENTENCES):
+        log_likelihood, count = reference_score(twin, vocabulary, sentence)
+        assert fresh_process_results["score_token_count"][index] == count
+        assert fresh_process_results["score_log_likelihood"][index] == (
+            pytest.approx(log_likelihood, abs=1e-4)
+        )
+        assert fresh_process_results["score_perplexity"][index] == (
+            pytest.approx(math.exp(-log_likelihood / count), rel=1e-5)
+        )
+    # Empty and whitespace-only strings score one token: an immediate <eos>.
+    assert fresh_process_results["score_token_count"][1:3].tolist() == [1, 1]
+
+
+def test_score_on_ptb_test_matches_the_training_run(
+    fresh_process_results, run_parts
+):
+    results = run_parts[1]
+    assert fresh_process_results["ptb_test_tokens"] == 82430
+    assert fresh_process_results["ptb_test_perplexity"] == pytest.approx(
+        results["test_perplexity"], rel=1e-3
+    )
+
+
+def test_next_words_are_the_keras_top_k(fresh_process_results, run_parts):
+    _, _, _, vocabulary, twin = run_parts
+    ids = vocabulary.encode(["<eos>", "the", "stock"])[None, :]
+    probabilities = np.exp(keras_log_probs(twin, ids)[0, -1])
+    top = np.argsort(-probabilities)[:5]
+    assert fresh_process_results["next_words"][0].tolist() == (
+        vocabulary.decode(top)
+    )
+    np.testing.assert_allclose(
+        fresh_process_results["next_probabilities"][0],
+        probabilities[top],
+        atol=1e-5,
+    )
+
+
+def test_step_by_step_reproduces_serving_default(exported, run_parts):
+    signatures = tf.saved_model.load(exported).signatures
+    whole = signatures["serving_default"](token_ids=tf.constant(TOKEN_IDS))[
+        "log_probs"
+    ].numpy()
+    h = c = tf.zeros((1, len(TOKEN_IDS), 32))
+    for t in range(TOKEN_IDS.shape[1]):
+        out = signatures["step"](
+            token_ids=tf.constant(TOKEN_IDS[:, t]), h=h, c=c
+        )
+        h, c = out["h"], out["c"]
+        np.testing.assert_allclose(
+            out["log_probs"].numpy(), whole[:, t], atol=1e-5
+        )
+
+
+def call_generate(
+    signatures,
+    seed,
+    prompt="the market",
+    temperature=1.0,
+    top_k=20,
+    max_tokens=12,
+):
+    return signatures["generate"](
+        prompts=tf.constant([prompt]),
+        max_tokens=tf.constant(max_tokens),
+        temperature=tf.constant(temperature),
+        top_k=tf.constant(top_k),
+        seed=tf.constant(seed, tf.int64),
+    )
+
+
+def test_generate_is_deterministic_per_seed(exported, fresh_process_results):
+    signatures = tf.saved_model.load(exported).signatures
+    first = call_generate(signatures, 7)["token_ids"].numpy()
+    np.testing.assert_array_equal(first, fresh_process_results["generated"])
+    assert first.shape == (1, 12)
+    others = [
+        call_generate(signatures, seed)["token_ids"].numpy() for seed in (8, 9)
+    ]
+    assert any(not np.array_equal(first, other) for other in others)
+
+
+def test_generate_with_zero_temperature_is_greedy(exported, run_parts):
+    _, _, _, vocabulary, twin = run_parts
+    signatures = tf.saved_model.load(exported).signatures
+    out = call_generate(signatures, 1, temperature=0.0, max_tokens=3)
+    context = list(vocabulary.encode(["<eos>", "the", "market"]))
+    for generated in out["token_ids"].numpy()[0]:
+        log_probs = keras_log_probs(twin, np.array([context], np.int32))
+        assert generated == int(np.argmax(log_probs[0, -1]))
+        context.append(int(generated))
+    # The text is the words of the ids, with <eos> as a line break.
+    words = vocabulary.decode(out["token_ids"].numpy()[0])
+    text = out["text"].numpy()[0].decode()
+    assert text.replace("\n", " ").split() == [w for w in words if w != "<eos>"]
+
+
+def test_top_k_one_is_greedy_too(exported):
+    signatures = tf.saved_model.load(exported).signatures
+    sampled = call_generate(signatures, 3, top_k=1)["token_ids"].numpy()
+    greedy = call_generate(signatures, 3, temperature=0.0)["token_ids"]
+    np.testing.assert_array_equal(sampled, greedy.numpy())
+
+
+def test_bad_and_edge_inputs_have_defined_results(exported, run_parts):
+    vocabulary = run_parts[3]
+    signatures = tf.saved_model.load(exported).signatures
+    # k larger than the vocabulary returns the whole vocabulary.
+    everything = signatures["next_words"](
+        prompts=tf.constant([""]), k=tf.constant(10**6)
+    )
+    assert everything["words"].shape == (1, len(vocabulary))
+    assert float(tf.reduce_sum(everything["probabilities"])) == (
+        pytest.approx(1.0, abs=1e-4)
+    )
+    # k below 1 is an InvalidArgument error, not a crash.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="k must be"):
+        signatures["next_words"](prompts=tf.constant(["a"]), k=tf.constant(0))
+    # Negative max_tokens generates nothing.
+    empty = call_generate(signatures, 1, max_tokens=-5)
+    assert empty["token_ids"].shape == (1, 0)
+    assert empty["text"].numpy().tolist() == [b""]
+    # A 10,000-token input is scored in full.
+    long_text = " ".join(["the"] * 10_000)
+    long_score = signatures["score"](sentences=tf.constant([long_text]))
+    assert long_score["token_count"].numpy().tolist() == [10_001]
+    assert np.isfinite(long_score["perplexity"].numpy()).all()
+    # Wrong dtypes and ranks are rejected by the signature itself.
+    rejected = (TypeError, ValueError, tf.errors.InvalidArgumentError)
+    with pytest.raises(rejected, match="int32"):
+        signatures["serving_default"](token_ids=tf.constant([[0.5]]))
+    with pytest.raises(rejected):
+        signatures["serving_default"](token_ids=tf.constant([1, 2]))
+    with pytest.raises(rejected):
+        signatures["score"](sentences=tf.constant([[b"a"]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_layers"):
+        signatures["step"](
+            token_ids=tf.constant([1]),
+            h=tf.zeros((2, 1, 32)),
+            c=tf.zeros((2, 1, 32)),
+        )
+
+
+def test_saved_model_cli_lists_the_documented_signatures(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    shown = subprocess.run(
+        [cli, "show", "--dir", exported, "--all"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    text = shown.stdout
+    for name in ("serving_default", "score", "next_words", "step", "generate"):
+        assert f"signature_def['{name}']" in text
+    blocks = dict(
+        (block.split("'")[0], block)
+        for block in text.split("signature_def['")[1:]
+    )
+    assert (
+        "dtype: DT_INT32\n        shape: (-1, -1)\n        name: "
+        "serving_default_token_ids" in blocks["serving_default"]
+    )
+    assert "shape: (-1, -1, 10000)" in blocks["serving_default"]
+    assert "dtype: DT_STRING\n        shape: (-1)" in blocks["score"]
+    assert "shape: (-1, -1, -1)" in blocks["step"]
+    assert "dtype: DT_INT64\n        shape: ()" in blocks["generate"]
+
+
+def test_warmup_requests_match_the_signatures(exported):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    signatures = tf.saved_model.load(exported).signatures
+    path = os.path.join(exported, WARMUP_FILE)
+    seen = []
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        name = request.model_spec.signature_name
+        assert request.model_spec.name == "tiny"
+        signature = signatures[name]
+        specs = signature.structured_input_signature[1]
+        assert set(request.inputs) == set(specs)
+        inputs = {
+            key: tf.make_ndarray(proto) for key, proto in request.inputs.items()
+        }
+        for key, value in inputs.items():
+            assert tf.as_dtype(value.dtype) == specs[key].dtype
+        signature(**{key: tf.constant(value) for key, value in inputs.items()})
+        seen.append(name)
+    assert seen == [
+        "serving_default",
+        "score",
+        "next_words",
+        "step",
+        "generate",
+    ]
+
+
+def test_versions_are_numbered_and_never_overwritten(run_parts, tmp_path):
+    _, _, model, vocabulary, _ = run_parts
+    root = str(tmp_path)
+    first = export_for_serving(model, vocabulary.words, root, "lm")
+    second = export_for_serving(model, vocabulary.words, root, "lm")
+    assert (os.path.basename(first), os.path.basename(second)) == ("1", "2")
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        export_for_serving(model, vocabulary.words, root, "lm", version=2)
+    assert sorted(os.listdir(os.path.join(root, "lm"))) == ["1", "2"]
+
+
+def test_an_interrupted_export_leaves_no_version_folder(
+    run_parts, tmp_path, monkeypatch
+):
+    _, _, model, vocabulary, _ = run_parts
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_module, "write_warmup_requests", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_for_serving(model, vocabulary.words, str(tmp_path), "lm")
+    assert os.listdir(tmp_path / "lm") == []
+
+
+def test_export_and_generate_command_lines(run_parts, tmp_path, capsys):
+    run_dir = run_parts[0]
+    root = str(tmp_path / "saved")
+    assert (
+        export_cli.main(
+            [
+                "--run",
+                run_dir,
+                "--export-root",
+                root,
+                "--name",
+                "cli",
+                "--version",
+                "3",
+            ]
+        )
+        == 0
+    )
+    path = capsys.readouterr().out.strip()
+    assert path == os.path.join(root, "cli", "3")
+    assert (
+        export_cli.main(
+            [
+                "--run",
+                run_dir,
+                "--export-root",
+                root,
+                "--name",
+                "cli",
+                "--version",
+                "3",
+            ]
+        )
+        == 2
+    )
+    assert "never overwritten" in capsys.readouterr().err
+
+    texts = []
+    for source in (
+        ["--saved-model", path],
+        ["--saved-model", path],
+        ["--run", run_dir],
+    ):
+        generate_cli.main(
+            [
+                *source,
+                "--prompt",
+                "the market",
+                "--seed",
+                "4",
+                "--max-tokens",
+                "8",
+            ]
+        )
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1] == texts[2]
+    assert texts[0].startswith("the market ")
+
+
+def test_load_run_names_a_missing_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="best.keras"):
+        export_cli.load_run(str(tmp_path))

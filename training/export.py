@@ -1,0 +1,73 @@
+"""Export a training run as a SavedModel for TensorFlow Serving.
+
+    python -m training.export --run runs/book-rnnlm [--name NAME] [--version N]
+
+Writes `saved_models/NAME/VERSION/` (the next free version by default):
+the best model of the run, its vocabulary, the signatures `serving_default`,
+`score`, `next_words`, `step` and `generate`, and
+`assets.extra/tf_serving_warmup_requests`.
+"""
+
+import argparse
+import os
+import sys
+
+import keras
+
+import keras_lstm_scratch  # noqa: F401 (registers the custom layers)
+from keras_lstm_scratch.data import Vocabulary
+from keras_lstm_scratch.export import export_for_serving
+
+
+def load_run(run_dir):
+    """Returns `(model, vocabulary)` of a finished training run."""
+    model_path = os.path.join(run_dir, "best.keras")
+    vocabulary_path = os.path.join(run_dir, "vocabulary.json")
+    for path in (model_path, vocabulary_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"{path} not found: --run must be a training run directory "
+                "(python -m training.train --output-dir ...)."
+            )
+    model = keras.models.load_model(model_path)
+    return model, Vocabulary.load(vocabulary_path)
+
+
+def export_run(run_dir, export_root="saved_models", name=None, version=None):
+    """Exports the best model of `run_dir`; returns the version folder."""
+    model, vocabulary = load_run(run_dir)
+    name = name or os.path.basename(os.path.normpath(run_dir))
+    return export_for_serving(
+        model, vocabulary.words, export_root, name, version
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m training.export", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="model name (default: the run folder's name)",
+    )
+    parser.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        help="version number (default: the next free one)",
+    )
+    parser.add_argument("--export-root", default="saved_models")
+    args = parser.parse_args(argv)
+    try:
+        path = export_run(args.run, args.export_root, args.name, args.version)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
