@@ -396,38 +396,20 @@ def test_an_interrupted_export_leaves_no_version_folder(
 def test_export_and_generate_command_lines(run_parts, tmp_path, capsys):
     run_dir = run_parts[0]
     root = str(tmp_path / "saved")
-    assert (
-        export_cli.main(
-            [
-                "--run",
-                run_dir,
-                "--export-root",
-                root,
-                "--name",
-                "cli",
-                "--version",
-                "3",
-            ]
-        )
-        == 0
-    )
+    arguments = [
+        "--run",
+        run_dir,
+        "--export-root",
+        root,
+        "--name",
+        "cli",
+        "--version",
+        "3",
+    ]
+    assert export_cli.main(arguments) == 0
     path = capsys.readouterr().out.strip()
     assert path == os.path.join(root, "cli", "3")
-    assert (
-        export_cli.main(
-            [
-                "--run",
-                run_dir,
-                "--export-root",
-                root,
-                "--name",
-                "cli",
-                "--version",
-                "3",
-            ]
-        )
-        == 2
-    )
+    assert export_cli.main(arguments) == 2
     assert "never overwritten" in capsys.readouterr().err
 
     texts = []
