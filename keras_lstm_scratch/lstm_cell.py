@@ -3,7 +3,10 @@
 import keras
 from keras import ops
 
-from keras_lstm_scratch.validation import check_positive_int
+from keras_lstm_scratch.validation import (
+    check_float_inputs,
+    check_positive_int,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
@@ -156,12 +159,7 @@ class LSTMCell(keras.layers.Layer):
         return ops.concatenate([input_bias, forget_bias, rest_bias])
 
     def call(self, inputs, states, training=False):
-        if "float" not in str(inputs.dtype):
-            raise TypeError(
-                "LSTMCell expects floating-point inputs; received dtype "
-                f"{inputs.dtype}. Embed integer token ids first (e.g. with "
-                "TiedEmbedding or keras.layers.Embedding)."
-            )
+        check_float_inputs("LSTMCell", inputs)
         h_prev, c_prev = states  # (batch, units) each
         # All four gates in one fused product: (batch, 4 * units).
         z = (
@@ -169,6 +167,20 @@ class LSTMCell(keras.layers.Layer):
             + ops.matmul(h_prev, self.recurrent_kernel)
             + self.bias
         )
+        h, c, _ = self.apply_gates(z, c_prev)
+        return h, [h, c]
+
+    def apply_gates(self, z, c_prev):
+        """The gate equations, from the fused pre-activations `z`.
+
+        Args:
+            z: `x @ W + h_prev @ U + b`, `(batch, 4 * units)`, blocks
+                i, f, g, o.
+            c_prev: Previous cell state `(batch, units)`.
+
+        Returns:
+            `(h, c, (i, f, g, o))`, each `(batch, units)`.
+        """
         z_i, z_f, z_g, z_o = ops.split(z, 4, axis=-1)
         i = ops.sigmoid(z_i)  # input gate, (batch, units)
         f = ops.sigmoid(z_f)  # forget gate
@@ -176,7 +188,7 @@ class LSTMCell(keras.layers.Layer):
         o = ops.sigmoid(z_o)  # output gate
         c = f * c_prev + i * g  # (batch, units)
         h = o * ops.tanh(c)  # (batch, units)
-        return h, [h, c]
+        return h, c, (i, f, g, o)
 
     def get_initial_state(self, batch_size=None):
         return [

@@ -53,3 +53,13 @@ def check_rate(name, value):
             f"`{name}` must be in [0, 1); received {name}={value}."
         )
     return float(value)
+
+
+def check_float_inputs(layer_name, inputs):
+    """Raises `TypeError` unless `inputs` has a floating-point dtype."""
+    if "float" not in str(inputs.dtype):
+        raise TypeError(
+            f"{layer_name} expects floating-point inputs; received dtype "
+            f"{inputs.dtype}. Embed integer token ids first (e.g. with "
+            "TiedEmbedding or keras.layers.Embedding)."
+        )

@@ -47,9 +47,9 @@ def test_dropout_is_between_layers_only():
     assert kinds == [
         "Embedding",
         "Dropout",
-        "RNN",
+        "TimeLSTM",
         "Dropout",
-        "RNN",
+        "TimeLSTM",
         "Dropout",
         "Dense",
     ]

@@ -1,0 +1,352 @@
+"""Training and inference throughput: this package vs keras.layers.LSTM vs
+PyTorch's nn.LSTM, on the same model, measured side by side.
+
+    python benchmarks/throughput.py --config book-rnnlm book-better \\
+        --repeats 3 --steps 10 --json benchmarks/results.json
+
+Systems run in turn (A B C A B C ...) in one process, so that the machine's
+drift hits all of them alike; each figure is the median of `--repeats`
+timings of `--steps` steps, with its spread (min-max). Ratios are to this
+package's best setting. Peak memory is measured per system in a fresh
+subprocess (its `VmHWM`, peak resident set) running the same steps.
+`--smoke` runs a tiny model once per system, for CI.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+CONFIGS = {
+    # name: vocab, embedding, hidden, layers, dropout, tied
+    "book-rnnlm": dict(vocab=10000, dim=100, layers=1, dropout=0.0, tied=False),
+    "book-better": dict(vocab=10000, dim=650, layers=2, dropout=0.5, tied=True),
+    "smoke": dict(vocab=50, dim=8, layers=2, dropout=0.5, tied=True),
+}
+BATCH, SEQ_LEN, LEARNING_RATE, CLIP_NORM = 20, 35, 1.0, 0.25
+
+
+def keras_system(config, kind, jit, precision):
+    """A train step and a predict step for a Keras model of `config`.
+
+    `kind`: "ours" (`build_language_model`: `TimeLSTM` layers), "cell"
+    (the same graph with Keras's generic loop, `RNN(LSTMCell)`) or "keras"
+    (`keras.layers.LSTM`).
+    """
+    import keras
+
+    from keras_lstm_scratch import (
+        LSTMCell,
+        TiedEmbedding,
+        build_language_model,
+    )
+
+    keras.mixed_precision.set_global_policy(precision)
+    if kind == "ours":
+        model = build_language_model(
+            config["vocab"],
+            config["dim"],
+            config["dim"],
+            num_layers=config["layers"],
+            dropout=config["dropout"],
+            tie_weights=config["tied"],
+            stateful=True,
+            batch_size=BATCH,
+            seq_len=SEQ_LEN,
+        )
+    else:
+        ids = keras.Input((SEQ_LEN,), batch_size=BATCH, dtype="int32")
+        if config["tied"]:
+            embedding = TiedEmbedding(config["vocab"], config["dim"])
+        else:
+            embedding = keras.layers.Embedding(config["vocab"], config["dim"])
+        x = embedding(ids)
+        x = keras.layers.Dropout(config["dropout"])(x)
+        for _ in range(config["layers"]):
+            if kind == "cell":
+                x = keras.layers.RNN(
+                    LSTMCell(config["dim"]),
+                    return_sequences=True,
+                    stateful=True,
+                )(x)
+            else:
+                x = keras.layers.LSTM(
+                    config["dim"], return_sequences=True, stateful=True
+                )(x)
+            x = keras.layers.Dropout(config["dropout"])(x)
+        if config["tied"]:
+            logits = embedding(x, reverse=True)
+        else:
+            logits = keras.layers.Dense(config["vocab"])(x)
+        model = keras.Model(
+            ids, keras.layers.Activation("linear", dtype="float32")(logits)
+        )
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            LEARNING_RATE, global_clipnorm=CLIP_NORM
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int32")
+    y = rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int32")
+    return (
+        lambda: model.train_on_batch(x, y),
+        lambda: model.predict_on_batch(x),
+    )
+
+
+def torch_system(config, precision):
+    """The same model in PyTorch (the word_language_model example's shape)."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = nn.Embedding(config["vocab"], config["dim"])
+            self.dropout = nn.Dropout(config["dropout"])
+            self.lstm = nn.LSTM(
+                config["dim"],
+                config["dim"],
+                num_layers=config["layers"],
+                dropout=config["dropout"],
+                batch_first=True,
+            )
+            self.output = nn.Linear(config["dim"], config["vocab"])
+            if config["tied"]:
+                self.output.weight = self.embedding.weight
+
+        def forward(self, ids, state):
+            x = self.dropout(self.embedding(ids))
+            x, state = self.lstm(x, state)
+            return self.output(self.dropout(x)), state
+
+    model = Model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    loss_fn = nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(
+        rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int64")
+    )
+    y = torch.from_numpy(
+        rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int64")
+    )
+    shape = (config["layers"], BATCH, config["dim"])
+    state = [(torch.zeros(shape), torch.zeros(shape))]
+    autocast = torch.autocast(
+        "cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"
+    )
+
+    def train():
+        model.train()
+        h, c = (s.detach() for s in state[0])  # truncated BPTT
+        optimizer.zero_grad()
+        with autocast:
+            logits, new_state = model(x, (h, c))
+            loss = loss_fn(
+                logits.float().reshape(-1, config["vocab"]), y.reshape(-1)
+            )
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+        optimizer.step()
+        state[0] = new_state
+
+    def predict():
+        model.eval()
+        with torch.no_grad(), autocast:
+            logits, new_state = model(x, state[0])
+        state[0] = new_state
+        return logits
+
+    return train, predict
+
+
+def make_system(name, config, precision):
+    if name == "torch":
+        return torch_system(config, precision)
+    kind, _, jit = name.partition("-jit-")
+    return keras_system(config, kind, jit=jit == "on", precision=precision)
+
+
+def time_steps(step, steps):
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return BATCH * SEQ_LEN * steps / (time.perf_counter() - start)
+
+
+def peak_memory_mib(name, config_name, precision, steps):
+    """Peak RSS of a fresh process that builds `name` and runs its steps."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = "; ".join(
+        [
+            "import sys",
+            f"sys.path.insert(0, {root!r})",
+            "import benchmarks.throughput as b",
+            f"config = b.CONFIGS[{config_name!r}]",
+            f"train, predict = b.make_system({name!r}, config, {precision!r})",
+            f"[train() for _ in range({steps})]",
+            f"[predict() for _ in range({steps})]",
+            # VmHWM: the peak RSS of this process image. (ru_maxrss would not
+            # do: Linux carries it over from the parent across execve.)
+            "print([line.split()[1] for line in open('/proc/self/status')"
+            " if line.startswith('VmHWM')][0])",
+        ]
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def have_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def benchmark(config_name, systems, repeats, steps, precision, memory):
+    config = CONFIGS[config_name]
+    built = {}
+    for name in systems:
+        train, predict = make_system(name, config, precision)
+        for _ in range(2):  # warm up: tracing, XLA compilation
+            train()
+            predict()
+        built[name] = (train, predict)
+    timings = {name: {"train": [], "inference": []} for name in systems}
+    for _ in range(repeats):
+        for name, (train, predict) in built.items():
+            timings[name]["train"].append(time_steps(train, steps))
+            timings[name]["inference"].append(time_steps(predict, steps))
+    rows = {}
+    for name, runs in timings.items():
+        rows[name] = {
+            mode: {
+                "median": statistics.median(values),
+                "min": min(values),
+                "max": max(values),
+            }
+            for mode, values in runs.items()
+        }
+        if memory:
+            rows[name]["peak_memory_mib"] = peak_memory_mib(
+                name, config_name, precision, steps
+            )
+    ours = [name for name in rows if name.startswith("ours")]
+    for mode in ("train", "inference"):
+        best = max(rows[name][mode]["median"] for name in ours)
+        for name in rows:
+            rows[name][mode]["ratio_to_ours"] = (
+                rows[name][mode]["median"] / best
+            )
+    return rows
+
+
+def print_table(config_name, precision, rows):
+    print(
+        f"\n{config_name} ({precision}, batch {BATCH}, seq {SEQ_LEN}, "
+        f"tokens/s: median [min-max], ratio = system / ours best)"
+    )
+    print(
+        f"{'system':<16} {'train':>26} {'ratio':>6} {'inference':>26} "
+        f"{'ratio':>6} {'peak MiB':>9}"
+    )
+    for name, row in rows.items():
+        cells = []
+        for mode in ("train", "inference"):
+            m = row[mode]
+            cells.append(
+                f"{m['median']:8.0f} [{m['min']:6.0f}-{m['max']:6.0f}]"
+                f" {m['ratio_to_ours']:6.2f}"
+            )
+        memory = row.get("peak_memory_mib")
+        memory = "-" if memory is None else f"{memory:.0f}"
+        print(f"{name:<16} {cells[0]:>33} {cells[1]:>33} {memory:>9}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", nargs="+", default=["book-rnnlm", "book-better"]
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        default=None,
+        help="default: ours/cell/keras jit off and on, torch",
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument(
+        "--precision", default="float32", choices=("float32", "mixed_bfloat16")
+    )
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny model, one repeat of one step (CI)",
+    )
+    parser.add_argument("--json", default=None, help="write results here")
+    args = parser.parse_args(argv)
+    systems = args.systems or [
+        "ours-jit-off",
+        "ours-jit-on",
+        "cell-jit-off",
+        "cell-jit-on",
+        "keras-jit-off",
+        "keras-jit-on",
+        *(["torch"] if have_torch() else []),
+    ]
+    configs, repeats, steps = args.config, args.repeats, args.steps
+    if args.smoke:
+        configs, repeats, steps = ["smoke"], 1, 1
+    results = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor(),
+        },
+        "precision": args.precision,
+        "batch": BATCH,
+        "seq_len": SEQ_LEN,
+        "repeats": repeats,
+        "steps": steps,
+        "configs": {},
+    }
+    for config_name in configs:
+        rows = benchmark(
+            config_name,
+            systems,
+            repeats,
+            steps,
+            args.precision,
+            memory=not args.no_memory,
+        )
+        results["configs"][config_name] = rows
+        print_table(config_name, args.precision, rows)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=2)
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+import json
+
+from benchmarks import throughput
+
+
+def test_smoke_run_measures_every_system_and_writes_json(tmp_path):
+    path = tmp_path / "results.json"
+    throughput.main(
+        [
+            "--smoke",
+            "--json",
+            str(path),
+            "--systems",
+            "ours-jit-off",
+            "keras-jit-off",
+        ]
+    )
+    results = json.loads(path.read_text())
+    rows = results["configs"]["smoke"]
+    assert set(rows) == {"ours-jit-off", "keras-jit-off"}
+    for row in rows.values():
+        for mode in ("train", "inference"):
+            assert row[mode]["median"] > 0
+            assert row[mode]["min"] <= row[mode]["median"] <= row[mode]["max"]
+        assert row["peak_memory_mib"] > 0
+    assert rows["ours-jit-off"]["train"]["ratio_to_ours"] == 1.0

@@ -1,0 +1,131 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_lstm_scratch import LSTMCell
+from keras_lstm_scratch.time_lstm import TimeLSTM
+from tests.layer_testing import run_layer_test
+
+BATCH, TIME, FEATURES, UNITS = 4, 7, 5, 6
+
+
+def random(shape, seed):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def paired(**options):
+    """TimeLSTM and keras.layers.LSTM with the same (non-trivial) weights."""
+    ours = TimeLSTM(
+        UNITS,
+        return_sequences=True,
+        return_state=True,
+        bias_initializer="random_normal",
+        **options,
+    )
+    builtin = keras.layers.LSTM(
+        UNITS, return_sequences=True, return_state=True, **options
+    )
+    ours.build((BATCH, TIME, FEATURES))
+    builtin.build((BATCH, TIME, FEATURES))
+    builtin.set_weights(ours.get_weights())
+    return ours, builtin
+
+
+def values_and_gradients(layer, inputs, projection, mask=None, jit=False):
+    def compute(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            sequence, h, c = layer(x, mask=mask)
+            loss = (
+                tf.reduce_sum(sequence * projection)
+                + tf.reduce_sum(h * projection[:, 0])
+                + tf.reduce_sum(c * projection[:, -1])
+            )
+        return [sequence, h, c], tape.gradient(
+            loss, [x, *layer.trainable_weights]
+        )
+
+    if jit:
+        compute = tf.function(compute, jit_compile=True)
+    values, gradients = compute(tf.constant(inputs))
+    return [keras.ops.convert_to_numpy(v) for v in values + gradients]
+
+
+@pytest.mark.parametrize(
+    "options, masked",
+    [
+        ({}, False),
+        ({"stateful": True}, False),
+        ({}, True),
+        ({"go_backwards": True}, False),
+    ],
+)
+def test_matches_keras_lstm_outputs_states_and_gradients(options, masked):
+    ours, builtin = paired(**options)
+    projection = random((BATCH, TIME, UNITS), 2)
+    lengths = np.random.default_rng(3).integers(1, TIME + 1, BATCH)
+    mask = (np.arange(TIME)[None] < lengths[:, None]) if masked else None
+    for seed in (0, 1):  # the second call starts from carried states
+        inputs = random((BATCH, TIME, FEATURES), seed)
+        expected = values_and_gradients(builtin, inputs, projection, mask)
+        got = values_and_gradients(ours, inputs, projection, mask)
+        assert len(got) == 3 + 1 + 3
+        for ours_value, keras_value in zip(got, expected, strict=True):
+            np.testing.assert_allclose(ours_value, keras_value, atol=1e-5)
+
+
+def test_matches_the_generic_loop_over_the_same_cell():
+    fast = TimeLSTM(UNITS, return_sequences=True, return_state=True)
+    fast.build((BATCH, TIME, FEATURES))
+    generic = keras.layers.RNN(
+        LSTMCell(UNITS), return_sequences=True, return_state=True
+    )
+    generic.build((BATCH, TIME, FEATURES))
+    generic.set_weights(fast.get_weights())
+    projection = random((BATCH, TIME, UNITS), 4)
+    inputs = random((BATCH, TIME, FEATURES), 5)
+    for a, b in zip(
+        values_and_gradients(fast, inputs, projection),
+        values_and_gradients(generic, inputs, projection),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_xla_gives_the_same_values_and_gradients():
+    ours, _ = paired()
+    inputs = random((BATCH, TIME, FEATURES), 6)
+    projection = random((BATCH, TIME, UNITS), 7)
+    eager = values_and_gradients(ours, inputs, projection)
+    compiled = values_and_gradients(ours, inputs, projection, jit=True)
+    for a, b in zip(eager, compiled, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_layer_contract():
+    run_layer_test(
+        TimeLSTM,
+        init_kwargs={
+            "units": UNITS,
+            "return_sequences": True,
+            "kernel_regularizer": "l2",
+            "unit_forget_bias": False,
+        },
+        input_data=random((BATCH, TIME, FEATURES), 8),
+        expected_output_shape=(BATCH, TIME, UNITS),
+        expected_num_trainable_weights=3,
+    )
+
+
+def test_is_an_rnn_of_an_lstm_cell():
+    layer = TimeLSTM(UNITS, stateful=True)
+    assert isinstance(layer, keras.layers.RNN)
+    assert isinstance(layer.cell, LSTMCell) and layer.cell.units == UNITS
+
+
+def test_bad_inputs_are_rejected():
+    with pytest.raises(ValueError, match="units=0"):
+        TimeLSTM(0)
+    with pytest.raises(TypeError, match="int32"):
+        TimeLSTM(UNITS)(np.zeros((BATCH, TIME, FEATURES), "int32"))
