@@ -105,7 +105,6 @@ class LanguageModelServer:
         for special in (UNKNOWN, END_OF_SENTENCE):
             if special not in words:
                 raise ValueError(f"The vocabulary lacks {special!r}.")
-        self.model = model
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
         # Stateless wrappers around the same trained cells (shared weights).

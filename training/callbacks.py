@@ -9,6 +9,8 @@ import time
 import keras
 import numpy as np
 
+from training.files import write_atomically
+
 
 class TrainingDivergedError(RuntimeError):
     """Raised when the training loss stops being finite."""
@@ -278,13 +280,3 @@ class RunRecorder(keras.callbacks.Callback):
             output_dir, "backup", state["weights_file"]
         )
         return state
-
-
-def write_atomically(path, text):
-    """Writes `text` to `path` through a temporary file and a rename."""
-    staging = path + ".tmp"
-    with open(staging, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, path)

@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+from training.files import write_atomically
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -220,7 +222,6 @@ def validate_config(config):
 
 
 def save_config(config, path):
-    """Writes the resolved config as JSON."""
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(dataclasses.asdict(config), handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    """Writes the resolved config as JSON (atomically)."""
+    text = json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
+    write_atomically(path, text + "\n")

@@ -46,9 +46,14 @@ from training.callbacks import (
     RunRecorder,
     TimeBudget,
     TrainingDivergedError,
-    write_atomically,
 )
-from training.config import PRESETS, parse_overrides, resolve_config
+from training.config import (
+    PRESETS,
+    parse_overrides,
+    resolve_config,
+    save_config,
+)
+from training.files import write_atomically
 from training.plots import plot_curves
 
 
@@ -155,7 +160,7 @@ def prepare_output_dir(output_dir, config):
                 f"(differs in {changed}). Use another --output-dir, or delete "
                 "it to start over."
             )
-    write_atomically(path, json.dumps(resolved, indent=2, sort_keys=True))
+    save_config(config, path)
 
 
 def versions():
