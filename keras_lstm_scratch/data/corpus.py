@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from keras_lstm_scratch.data.text_files import read_tokens
-from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, Vocabulary
+from keras_lstm_scratch.data.text_files import line_tokens, read_tokens
+from keras_lstm_scratch.data.vocabulary import Vocabulary
 
 SPLITS = ("train", "valid", "test")
 
@@ -132,10 +132,7 @@ def load_tfds_corpus(
                 )
             text = example[text_key].decode("utf-8")
             for line in text.splitlines():
-                line_words = line.split()
-                if line_words:
-                    words.extend(line_words)
-                    words.append(END_OF_SENTENCE)
+                words.extend(line_tokens(line))
         if not words:
             raise ValueError(
                 f"TFDS dataset {name!r} split {tfds_split!r} holds no words."

@@ -6,9 +6,8 @@ import shutil
 import tempfile
 import urllib.request
 
-from keras_lstm_scratch.data.corpus import SPLITS, Corpus
+from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
 from keras_lstm_scratch.data.text_files import read_tokens
-from keras_lstm_scratch.data.vocabulary import Vocabulary
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
 PTB_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
@@ -146,6 +145,4 @@ def load_ptb(data_dir=None, download=True, cache_dir=None):
         split: read_tokens(os.path.join(directory, PTB_FILES[split]))
         for split in SPLITS
     }
-    vocabulary = Vocabulary.from_tokens(tokens["train"])
-    ids = {split: vocabulary.encode(words) for split, words in tokens.items()}
-    return Corpus(vocabulary=vocabulary, **ids)
+    return corpus_from_token_lists(tokens)

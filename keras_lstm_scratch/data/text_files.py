@@ -5,6 +5,12 @@ import os
 from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE
 
 
+def line_tokens(line):
+    """A line's words followed by `<eos>`; `[]` for a blank line."""
+    words = line.split()
+    return [*words, END_OF_SENTENCE] if words else []
+
+
 def read_tokens(path):
     """Reads a text file as words, each line's words followed by `<eos>`.
 
@@ -32,10 +38,7 @@ def read_tokens(path):
                     f"({error.reason} at byte {error.start} of the line). "
                     "Re-encode the file as UTF-8."
                 ) from None
-            words = line.split()
-            if words:
-                tokens.extend(words)
-                tokens.append(END_OF_SENTENCE)
+            tokens.extend(line_tokens(line))
     if not tokens:
         raise ValueError(f"{path} holds no words; every split needs some text.")
     return tokens
