@@ -32,17 +32,39 @@ CONFIGS = {
 BATCH, SEQ_LEN, LEARNING_RATE, CLIP_NORM = 20, 35, 1.0, 0.25
 
 
+def output_bias_layer():
+    """A bias-only layer: stock Keras's tied head is ReversibleEmbedding +
+    a separate bias add (PyTorch's tied `nn.Linear` has a bias too)."""
+    import keras
+
+    class OutputBias(keras.layers.Layer):
+        def build(self, input_shape):
+            self.bias = self.add_weight(
+                shape=input_shape[-1:], initializer="zeros"
+            )
+
+        def call(self, inputs):
+            return inputs + keras.ops.cast(self.bias, inputs.dtype)
+
+    return OutputBias()
+
+
 def keras_system(config, kind, jit, precision):
     """A train step and a predict step for a Keras model of `config`.
 
-    `kind`: "ours" (`build_language_model`: `TimeLSTM` layers), "cell"
-    (the same graph with Keras's generic loop, `RNN(LSTMCell)`) or "keras"
-    (`keras.layers.LSTM`).
+    `kind`: "ours" (`build_language_model`: `TimeLSTM` layers, the
+    bias-folded output projection, `SparseSoftmaxCrossEntropy`), "cell"
+    (the same with Keras's generic loop, `RNN(LSTMCell)`), "keras" (stock
+    Keras: `keras.layers.LSTM`, `Dense`, `SparseCategoricalCrossentropy`)
+    or "kerashead" (`keras.layers.LSTM` under this package's output
+    projection and loss: separates the loop's share from the head's).
     """
     import keras
 
     from keras_lstm_scratch import (
         LSTMCell,
+        OutputProjection,
+        SparseSoftmaxCrossEntropy,
         TiedEmbedding,
         build_language_model,
     )
@@ -62,7 +84,11 @@ def keras_system(config, kind, jit, precision):
         )
     else:
         ids = keras.Input((SEQ_LEN,), batch_size=BATCH, dtype="int32")
-        if config["tied"]:
+        if config["tied"] and kind == "keras":
+            embedding = keras.layers.ReversibleEmbedding(
+                config["vocab"], config["dim"]
+            )
+        elif config["tied"]:
             embedding = TiedEmbedding(config["vocab"], config["dim"])
         else:
             embedding = keras.layers.Embedding(config["vocab"], config["dim"])
@@ -80,10 +106,14 @@ def keras_system(config, kind, jit, precision):
                     config["dim"], return_sequences=True, stateful=True
                 )(x)
             x = keras.layers.Dropout(config["dropout"])(x)
-        if config["tied"]:
+        if config["tied"] and kind == "keras":
+            logits = output_bias_layer()(embedding(x, reverse=True))
+        elif config["tied"]:
             logits = embedding(x, reverse=True)
-        else:
+        elif kind == "keras":
             logits = keras.layers.Dense(config["vocab"])(x)
+        else:
+            logits = OutputProjection(config["vocab"])(x)
         model = keras.Model(
             ids, keras.layers.Activation("linear", dtype="float32")(logits)
         )
@@ -91,7 +121,11 @@ def keras_system(config, kind, jit, precision):
         optimizer=keras.optimizers.SGD(
             LEARNING_RATE, global_clipnorm=CLIP_NORM
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=(
+            keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if kind == "keras"
+            else SparseSoftmaxCrossEntropy()
+        ),
         jit_compile=jit,
     )
     rng = np.random.default_rng(0)

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_lstm_scratch.output_projection import OutputProjection
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
 from keras_lstm_scratch.validation import check_positive_int, check_rate
@@ -140,5 +141,5 @@ def build_language_model(
     if tie_weights:
         logits = embedding(x, reverse=True)
     else:
-        logits = keras.layers.Dense(vocab_size, name="output_projection")(x)
+        logits = OutputProjection(vocab_size, name="output_projection")(x)
     return keras.Model(token_ids, logits, name=name)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_lstm_scratch.cross_entropy import sparse_softmax_cross_entropy
 from keras_lstm_scratch.state_reset import reset_rnn_states
 
 
@@ -83,9 +84,12 @@ class Perplexity(keras.metrics.Metric):
                 f"y_pred.shape={y_pred.shape}."
             )
         # Per-token NLL in float32 even under mixed precision: (batch, time).
-        nll = ops.sparse_categorical_crossentropy(
-            y_true, ops.cast(y_pred, "float32"), from_logits=self.from_logits
-        )
+        if self.from_logits:
+            nll = sparse_softmax_cross_entropy(y_true, y_pred)
+        else:
+            nll = ops.sparse_categorical_crossentropy(
+                y_true, ops.cast(y_pred, "float32")
+            )
         weights = ops.ones_like(nll)
         if self.mask_token_id is not None:
             weights = weights * ops.cast(

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_lstm_scratch.output_projection import project_with_bias
 from keras_lstm_scratch.validation import check_positive_int
 
 
@@ -110,13 +111,18 @@ class TiedEmbedding(keras.layers.Layer):
                     f"embedding_dim={self.embedding_dim}; received inputs "
                     f"of shape {inputs.shape}."
                 )
+            if self.output_bias is not None:
+                # The bias inside the product: see output_projection.py.
+                return project_with_bias(
+                    inputs,
+                    self.embeddings,
+                    self.output_bias,
+                    transpose_kernel=True,
+                )
             # (..., embedding_dim) @ (embedding_dim, vocab) -> (..., vocab)
-            logits = ops.matmul(
+            return ops.matmul(
                 inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))
             )
-            if self.output_bias is not None:
-                logits = logits + ops.cast(self.output_bias, logits.dtype)
-            return logits
         if "int" not in str(inputs.dtype):
             raise TypeError(
                 "TiedEmbedding expects integer token ids when reverse=False; "

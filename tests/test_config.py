@@ -77,6 +77,7 @@ def test_bad_overrides_are_rejected(assignment, message):
     "overrides, message",
     [
         ({"clip_mode": "norm"}, "clip_mode='norm'"),
+        ({"precision": "float16"}, "precision='float16'"),
         ({"dropout": 1.5}, "dropout=1.5"),
         ({"seq_len": 0}, "seq_len=0"),
         ({"corpus": "wiki"}, "corpus='wiki'"),

@@ -51,7 +51,7 @@ def test_dropout_is_between_layers_only():
         "Dropout",
         "TimeLSTM",
         "Dropout",
-        "Dense",
+        "OutputProjection",
     ]
 
 

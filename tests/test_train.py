@@ -97,6 +97,26 @@ def test_a_run_writes_every_artifact(small_corpus_dir, tmp_path):
     assert probe.at_epoch_begin == [0.0, 0.0]
 
 
+def test_mixed_bfloat16_trains_with_float32_master_weights(
+    small_corpus_dir, tmp_path
+):
+    output_dir = str(tmp_path / "run")
+    results = run(
+        small_config(small_corpus_dir, precision="mixed_bfloat16"),
+        output_dir,
+        verbose=0,
+    )
+    assert math.isfinite(results["test_perplexity"])
+    assert keras.mixed_precision.global_policy().name == "float32"
+    model = keras.saving.load_model(os.path.join(output_dir, "best.keras"))
+    lstm = model.get_layer("lstm_1")
+    assert lstm.dtype_policy.name == "mixed_bfloat16"
+    assert {w.dtype for w in model.weights} == {"float32"}
+    ids = np.zeros((SMALL["batch_size"], SMALL["seq_len"]), "int32")
+    logits = model.predict_on_batch(ids)
+    assert logits.dtype == "bfloat16"
+
+
 def test_the_learning_rate_follows_the_plateau_rule(small_corpus_dir, tmp_path):
     output_dir = str(tmp_path / "run")
     run(

@@ -35,6 +35,8 @@ class TrainConfig:
     decay_start_epoch: int = 0  # "step": epochs at the full rate
     time_budget_minutes: float = 0.0  # >0: start no epoch that would overrun
     jit_compile: bool = False  # XLA; slower for this model on CPU
+    # "float32", or "mixed_bfloat16": bf16 compute, float32 master weights
+    precision: str = "float32"
     seed: int = 1
 
 
@@ -126,6 +128,7 @@ PRESETS = {
 CHOICES = {
     "clip_mode": ("global", "per_variable"),
     "lr_schedule": ("plateau", "step"),
+    "precision": ("float32", "mixed_bfloat16"),
 }
 
 

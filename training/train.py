@@ -27,6 +27,7 @@ from keras_lstm_scratch import (
     Perplexity,
     PerplexityCallback,
     ResetStatesCallback,
+    SparseSoftmaxCrossEntropy,
     build_language_model,
     evaluate_token_nll,
 )
@@ -100,21 +101,28 @@ def build_model(config, vocab_size):
             kernel_initializer=uniform,
             recurrent_initializer=uniform,
         )
-    model = build_language_model(
-        vocab_size,
-        embedding_dim=config.embedding_dim,
-        hidden_units=config.hidden_units,
-        num_layers=config.num_layers,
-        dropout=config.dropout,
-        tie_weights=config.tie_weights,
-        stateful=True,
-        batch_size=config.batch_size,
-        seq_len=config.seq_len,
-        **initializers,
-    )
+    # Layers keep the dtype policy they are built under (and save it);
+    # the global policy is restored so that nothing else inherits it.
+    global_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.precision)
+    try:
+        model = build_language_model(
+            vocab_size,
+            embedding_dim=config.embedding_dim,
+            hidden_units=config.hidden_units,
+            num_layers=config.num_layers,
+            dropout=config.dropout,
+            tie_weights=config.tie_weights,
+            stateful=True,
+            batch_size=config.batch_size,
+            seq_len=config.seq_len,
+            **initializers,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy(global_policy)
     model.compile(
         optimizer=make_optimizer(config),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=SparseSoftmaxCrossEntropy(),
         metrics=[Perplexity()],
         jit_compile=config.jit_compile,
     )
