@@ -4,6 +4,7 @@ import math
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_lstm_scratch.cross_entropy import sparse_softmax_cross_entropy
@@ -73,10 +74,9 @@ class Perplexity(keras.metrics.Metric):
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         if "int" not in str(y_true.dtype):
-            raise TypeError(
-                "Perplexity expects integer target ids as y_true; received "
-                f"dtype {y_true.dtype}."
-            )
+            # Ids that came as floats (Keras builds metrics with float
+            # targets under tf.distribute), as Keras's own metrics take them.
+            y_true = ops.cast(y_true, "int32")
         if len(y_pred.shape) != len(y_true.shape) + 1:
             raise ValueError(
                 "Perplexity expects y_pred of shape y_true.shape + "
@@ -186,8 +186,8 @@ def evaluate_token_nll(model, dataset, reset_states=True):
 
     Args:
         model: A model from token ids to logits.
-        dataset: Iterable of `(x, y)` or `(x, y, sample_weight)` batches,
-            in stream order for a stateful model.
+        dataset: `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
+            batches, in stream order for a stateful model.
         reset_states: Zero stateful RNN states before and after the pass.
 
     Returns:
@@ -197,13 +197,25 @@ def evaluate_token_nll(model, dataset, reset_states=True):
     Raises:
         ValueError: if the dataset holds no tokens.
     """
-    metric = Perplexity()
+    # Under a tf.distribute strategy every replica scores its own slice of
+    # each batch with its own states; the metric sums over replicas.
+    strategy = model.distribute_strategy
+    with strategy.scope():
+        metric = Perplexity()
+
+    @tf.function(jit_compile=bool(getattr(model, "jit_compile", False)))
+    def score(batch):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+        metric.update_state(y, model(x, training=False), sample_weight)
+
+    @tf.function
+    def distributed_score(batch):
+        strategy.run(score, args=(batch,))
+
     if reset_states:
         reset_rnn_states(model)
-    for batch in dataset:
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-        logits = model.predict_on_batch(x)
-        metric.update_state(y, logits, sample_weight)
+    for batch in strategy.experimental_distribute_dataset(dataset):
+        distributed_score(batch)
     if reset_states:
         reset_rnn_states(model)
     count = float(ops.convert_to_numpy(metric.token_count))

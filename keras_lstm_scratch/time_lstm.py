@@ -102,6 +102,20 @@ class TimeLSTM(keras.layers.RNN):
         )
         self.units = cell.units
 
+    def _create_state_variables(self, batch_size):
+        # Stateful h, c are one per replica under tf.distribute: each
+        # replica owns its slice of the token streams (see distribution.py).
+        # On-read synchronised variables keep a copy per replica that its
+        # own steps read and assign; a reset (a cross-replica assign of
+        # zeros) reaches every copy. With one device they are ordinary.
+        def per_replica(next_creator, **kwargs):
+            kwargs["synchronization"] = tf.VariableSynchronization.ON_READ
+            kwargs["aggregation"] = tf.VariableAggregation.MEAN
+            return next_creator(**kwargs)
+
+        with tf.variable_creator_scope(per_replica):
+            super()._create_state_variables(batch_size)
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         check_float_inputs("TimeLSTM", sequences)
         if (
@@ -116,15 +130,18 @@ class TimeLSTM(keras.layers.RNN):
         h0, c0 = (tf.identity(state) for state in initial_state)
         features = tf.shape(sequences)[2]
         batch = tf.shape(sequences)[0]
-        # x @ W + b for every step in one product: (batch*time, 4*units).
+        # Time-major before the product: the inputs are 4x narrower than
+        # the projection, so transposing them moves 4x less memory.
+        sequences = tf.transpose(sequences, [1, 0, 2])  # (time, batch, ...)
+        # x @ W + b for every step in one product: (time*batch, 4*units).
         projection = tf.matmul(
             tf.reshape(sequences, [-1, features]), self.cell.kernel
         )
         projection = tf.reshape(
-            projection + self.cell.bias, tf.stack([batch, -1, 4 * self.units])
+            projection + self.cell.bias, tf.stack([-1, batch, 4 * self.units])
         )
         hs, h, c = self.recurrence(
-            tf.transpose(projection, [1, 0, 2]),  # time-major
+            projection,
             h0,
             c0,
             tf.convert_to_tensor(self.cell.recurrent_kernel),

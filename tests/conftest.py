@@ -44,3 +44,14 @@ def tiny_ptb_run(ptb_dir, tmp_path_factory):
     run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
     results = run(resolve_config("tiny"), run_dir, data_dir=ptb_dir, verbose=0)
     return run_dir, results
+
+
+@pytest.fixture(scope="session")
+def small_corpus_dir(ptb_dir, tmp_path_factory):
+    """A few hundred PTB lines as a user's own train/valid/test corpus."""
+    directory = tmp_path_factory.mktemp("small_corpus")
+    for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
+        with open(os.path.join(ptb_dir, f"ptb.{split}.txt")) as source:
+            text = "".join(source.readline() for _ in range(lines))
+        (directory / f"{split}.txt").write_text(text)
+    return str(directory)

@@ -26,17 +26,6 @@ SMALL = {
 }
 
 
-@pytest.fixture(scope="module")
-def small_corpus_dir(ptb_dir, tmp_path_factory):
-    """A few hundred PTB lines as a user's own train/valid/test corpus."""
-    directory = tmp_path_factory.mktemp("small_corpus")
-    for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
-        with open(os.path.join(ptb_dir, f"ptb.{split}.txt")) as source:
-            text = "".join(source.readline() for _ in range(lines))
-        (directory / f"{split}.txt").write_text(text)
-    return str(directory)
-
-
 def small_config(corpus_dir, **overrides):
     return resolve_config(
         "tiny", {**SMALL, "corpus": f"text:{corpus_dir}", **overrides}

@@ -15,7 +15,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -24,6 +26,7 @@ import tensorflow as tf
 
 import keras_lstm_scratch
 from keras_lstm_scratch import (
+    ClippedSGD,
     Perplexity,
     PerplexityCallback,
     ResetStatesCallback,
@@ -37,6 +40,16 @@ from keras_lstm_scratch.data import (
     load_text_corpus,
     load_tfds_corpus,
     tbptt_dataset,
+)
+from keras_lstm_scratch.distribution import (
+    STRATEGIES,
+    can_jit_compile,
+    is_chief,
+    is_multi_worker,
+    make_strategy,
+    multi_worker_fit,
+    per_replica_batch_size,
+    shard_by_batch_slices,
 )
 from training.callbacks import (
     BestModelCheckpoint,
@@ -80,17 +93,22 @@ def make_optimizer(config):
     norm exceeds `clip_norm` (the book's `clip_grads`, PyTorch's
     `clip_grad_norm_`; Keras's `global_clipnorm`). `"per_variable"` clips
     each variable's gradient on its own (Keras's `clipnorm`), which changes
-    the direction of the update.
+    the direction of the update. Under tf.distribute both clip the
+    gradient of the whole global batch (`ClippedSGD`), as on one device.
     """
     if config.clip_mode == "global":
-        return keras.optimizers.SGD(
+        return ClippedSGD(
             config.learning_rate, global_clipnorm=config.clip_norm
         )
-    return keras.optimizers.SGD(config.learning_rate, clipnorm=config.clip_norm)
+    return ClippedSGD(config.learning_rate, clipnorm=config.clip_norm)
 
 
-def build_model(config, vocab_size):
-    """The stateful language model that `config` describes, compiled."""
+def build_model(config, vocab_size, batch_size=None):
+    """The stateful language model that `config` describes, compiled.
+
+    `batch_size`: streams per replica (default `config.batch_size`); build
+    under the strategy's scope to distribute.
+    """
     initializers = {}
     if config.init_scale > 0:
         uniform = keras.initializers.RandomUniform(
@@ -100,6 +118,12 @@ def build_model(config, vocab_size):
             embeddings_initializer=uniform,
             kernel_initializer=uniform,
             recurrent_initializer=uniform,
+        )
+    strategy = tf.distribute.get_strategy()
+    if config.jit_compile and not can_jit_compile(strategy):
+        print(
+            "note: jit_compile is off: XLA cannot compile replica steps on "
+            f"CPU devices ({strategy.num_replicas_in_sync} replicas)."
         )
     # Layers keep the dtype policy they are built under (and save it);
     # the global policy is restored so that nothing else inherits it.
@@ -114,7 +138,7 @@ def build_model(config, vocab_size):
             dropout=config.dropout,
             tie_weights=config.tie_weights,
             stateful=True,
-            batch_size=config.batch_size,
+            batch_size=batch_size or config.batch_size,
             seq_len=config.seq_len,
             **initializers,
         )
@@ -124,7 +148,7 @@ def build_model(config, vocab_size):
         optimizer=make_optimizer(config),
         loss=SparseSoftmaxCrossEntropy(),
         metrics=[Perplexity()],
-        jit_compile=config.jit_compile,
+        jit_compile=config.jit_compile and can_jit_compile(strategy),
     )
     return model
 
@@ -181,7 +205,14 @@ def versions():
     }
 
 
-def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
+def run(
+    config,
+    output_dir,
+    data_dir=None,
+    verbose=1,
+    extra_callbacks=(),
+    strategy=None,
+):
     """Trains, restores the best weights, evaluates on test, writes results.
 
     Args:
@@ -190,25 +221,74 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
         data_dir: Local corpus directory (PTB files) or TFDS data dir.
         verbose: Keras progress-bar verbosity.
         extra_callbacks: More callbacks, run after the built-in ones.
+        strategy: Optional `tf.distribute.Strategy` (see
+            `keras_lstm_scratch.make_strategy`); `config.batch_size` is the
+            global number of streams, shared evenly by the replicas. In a
+            multi-worker run every worker calls `run` with the same
+            arguments; the chief writes `output_dir` (which all workers
+            must reach, e.g. a shared file system) and the others write
+            into a temporary directory that is deleted at the end.
 
     Returns:
         The results dict also written to `results.json`.
     """
+    strategy = strategy or tf.distribute.get_strategy()
+    if is_multi_worker(strategy) and config.time_budget_minutes > 0:
+        raise ValueError(
+            "time_budget_minutes needs every worker to stop after the same "
+            "epoch, which their own clocks cannot promise; set "
+            "time_budget_minutes=0 or --epochs for a multi-worker run."
+        )
+    per_replica = per_replica_batch_size(config.batch_size, strategy)
+    write_dir = output_dir
+    if not is_chief(strategy):
+        write_dir = tempfile.mkdtemp(prefix="keras-lstm-scratch-worker-")
+    try:
+        return train_and_evaluate(
+            config,
+            output_dir,
+            write_dir,
+            data_dir,
+            verbose,
+            extra_callbacks,
+            strategy,
+            per_replica,
+        )
+    finally:
+        if write_dir != output_dir:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def train_and_evaluate(
+    config,
+    output_dir,
+    write_dir,
+    data_dir,
+    verbose,
+    extra_callbacks,
+    strategy,
+    per_replica,
+):
+    """`run` after the strategy checks; writes into `write_dir`."""
     keras.utils.set_random_seed(config.seed)
     wall_start = time.perf_counter()
-    prepare_output_dir(output_dir, config)
+    prepare_output_dir(write_dir, config)
     corpus = load_corpus(config, data_dir)
-    corpus.vocabulary.save(os.path.join(output_dir, "vocabulary.json"))
+    corpus.vocabulary.save(os.path.join(write_dir, "vocabulary.json"))
     batch_size, seq_len = config.batch_size, config.seq_len
     train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
     valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
     tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
+    train_data = shard_by_batch_slices(train_data)
+    valid_data = shard_by_batch_slices(valid_data)
 
-    model = build_model(config, len(corpus.vocabulary))
+    with strategy.scope():
+        model = build_model(config, len(corpus.vocabulary), per_replica)
     state = RunRecorder.load_state(output_dir)
     initial_epoch, best, history, spent = 0, math.inf, [], 0.0
     if state is not None:
-        model.optimizer.build(model.trainable_variables)
+        with strategy.scope():
+            model.optimizer.build(model.trainable_variables)
         model.load_weights(state["weights_path"])
         initial_epoch = state["epoch"]
         best = state["best_val_perplexity"]
@@ -219,8 +299,8 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
             f"(best valid perplexity {best:.2f})."
         )
 
-    best_path = os.path.join(output_dir, "best.keras")
-    recorder = RunRecorder(output_dir, history=history, train_seconds=spent)
+    best_path = os.path.join(write_dir, "best.keras")
+    recorder = RunRecorder(write_dir, history=history, train_seconds=spent)
     callbacks = [
         EpochTimer(),
         ResetStatesCallback(),
@@ -233,7 +313,7 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
         ),
         DivergenceGuard(),
         BestModelCheckpoint(best_path, best=best),
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "tensorboard")),
+        keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")),
         keras.callbacks.ProgbarLogger(),
         EpochLine(tokens_per_epoch),
     ]
@@ -246,14 +326,15 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
             more_epochs = False
     callbacks += [*extra_callbacks, recorder]
     if more_epochs:
-        model.fit(
-            train_data,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            shuffle=False,
-            verbose=verbose,
-            callbacks=callbacks,
-        )
+        with multi_worker_fit(model, strategy):
+            model.fit(
+                train_data,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                shuffle=False,
+                verbose=verbose,
+                callbacks=callbacks,
+            )
 
     if os.path.isfile(best_path):
         model.load_weights(best_path)
@@ -279,11 +360,11 @@ def run(config, output_dir, data_dir=None, verbose=1, extra_callbacks=()):
         "versions": versions(),
     }
     write_atomically(
-        os.path.join(output_dir, "results.json"), json.dumps(results, indent=2)
+        os.path.join(write_dir, "results.json"), json.dumps(results, indent=2)
     )
     plot_curves(
         recorder.history,
-        os.path.join(output_dir, "curves.png"),
+        os.path.join(write_dir, "curves.png"),
         title=os.path.basename(os.path.normpath(output_dir)),
     )
     print(
@@ -320,6 +401,16 @@ def parse_args(argv=None):
         help="override a config field",
     )
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
+    parser.add_argument(
+        "--strategy",
+        default="default",
+        choices=STRATEGIES,
+        help="tf.distribute strategy: mirrored (local GPUs), multi-worker "
+        "(cluster from $TF_CONFIG), tpu; the batch size is global",
+    )
+    parser.add_argument(
+        "--tpu", default=None, help="TPU name or address (--strategy tpu)"
+    )
     return parser.parse_args(argv)
 
 
@@ -330,12 +421,20 @@ def main(argv=None):
         if args.epochs is not None:
             overrides["epochs"] = args.epochs
         config = resolve_config(args.preset, overrides)
+        strategy = make_strategy(args.strategy, tpu=args.tpu)
+        per_replica_batch_size(config.batch_size, strategy)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     output_dir = args.output_dir or os.path.join("runs", args.preset)
     try:
-        run(config, output_dir, data_dir=args.data_dir, verbose=args.verbose)
+        run(
+            config,
+            output_dir,
+            data_dir=args.data_dir,
+            verbose=args.verbose,
+            strategy=strategy,
+        )
     except TrainingDivergedError as error:
         print(
             f"error: {error} The last good weights stay in "

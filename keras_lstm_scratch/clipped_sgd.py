@@ -1,0 +1,44 @@
+"""SGD whose gradient clipping sees the whole batch under tf.distribute.
+
+Keras clips gradients (`clipnorm`, `global_clipnorm`) inside each replica,
+before the replicas' gradients are summed: with `R` replicas each share is
+clipped on its own, so the update differs from one device's on the same
+global batch whenever clipping is active, which with the book's threshold
+of 0.25 is nearly every step. `ClippedSGD` sums the shares first, clips the
+sum, and hands each replica `1/R` of the clipped gradient, which Keras's
+own sum then turns back into exactly the clipped gradient. The cost is one
+more all-reduce of the gradients per step; with one replica nothing
+changes.
+"""
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm_scratch")
+class ClippedSGD(keras.optimizers.SGD):
+    """`keras.optimizers.SGD` that clips the gradient of the global batch.
+
+    Takes the arguments of `keras.optimizers.SGD` (`learning_rate`,
+    `momentum`, `clipnorm`, `global_clipnorm`, ...) and behaves the same on
+    one device; under a `tf.distribute` strategy with several replicas it
+    clips the summed gradient (see the module docstring), so a distributed
+    step equals a one-device step on the same global batch.
+
+    Example:
+
+    >>> optimizer = ClippedSGD(learning_rate=20.0, global_clipnorm=0.25)
+    """
+
+    def _clip_gradients(self, grads):
+        # `grads` holds no None: Keras filters empty gradients first.
+        replica = tf.distribute.get_replica_context()
+        clips = self.clipnorm or self.global_clipnorm or self.clipvalue
+        if not clips or replica is None or replica.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        summed = replica.all_reduce(  # the global batch's gradient
+            tf.distribute.ReduceOp.SUM,
+            [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices too
+        )
+        replicas = replica.num_replicas_in_sync
+        return [g / replicas for g in super()._clip_gradients(summed)]
