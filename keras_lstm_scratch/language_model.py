@@ -7,6 +7,8 @@ from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
 from keras_lstm_scratch.validation import check_positive_int, check_rate
 
+RNN_CELLS = ("lstm", "simple_rnn")
+
 
 def build_language_model(
     vocab_size,
@@ -22,6 +24,7 @@ def build_language_model(
     kernel_initializer="glorot_uniform",
     recurrent_initializer="orthogonal",
     unit_forget_bias=True,
+    rnn_cell="lstm",
     name="lstm_language_model",
 ):
     """Builds a word-level LSTM language model as a functional `keras.Model`.
@@ -69,6 +72,9 @@ def build_language_model(
         kernel_initializer: Initializer for the LSTM input kernels.
         recurrent_initializer: Initializer for the LSTM recurrent kernels.
         unit_forget_bias: Start each LSTM forget-gate bias at 1.
+        rnn_cell: `"lstm"` (`TimeLSTM` layers), or `"simple_rnn"`
+            (`keras.layers.SimpleRNN`: the plain RNN of the book's chapter
+            5, for comparisons such as `gradient_flow`).
         name: Model name.
 
     Returns:
@@ -87,6 +93,11 @@ def build_language_model(
     hidden_units = check_positive_int("hidden_units", hidden_units)
     num_layers = check_positive_int("num_layers", num_layers)
     dropout = check_rate("dropout", dropout)
+    if rnn_cell not in RNN_CELLS:
+        raise ValueError(
+            f"rnn_cell must be one of {RNN_CELLS}; received "
+            f"rnn_cell={rnn_cell!r}."
+        )
     if seq_len is not None:
         seq_len = check_positive_int("seq_len", seq_len)
     if batch_size is not None:
@@ -127,15 +138,26 @@ def build_language_model(
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
     for layer_index in range(1, num_layers + 1):
-        x = TimeLSTM(
-            hidden_units,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            unit_forget_bias=unit_forget_bias,
-            return_sequences=True,
-            stateful=stateful,
-            name=f"lstm_{layer_index}",
-        )(x)  # (batch, time, hidden_units)
+        if rnn_cell == "simple_rnn":
+            rnn = keras.layers.SimpleRNN(
+                hidden_units,
+                kernel_initializer=kernel_initializer,
+                recurrent_initializer=recurrent_initializer,
+                return_sequences=True,
+                stateful=stateful,
+                name=f"simple_rnn_{layer_index}",
+            )
+        else:
+            rnn = TimeLSTM(
+                hidden_units,
+                kernel_initializer=kernel_initializer,
+                recurrent_initializer=recurrent_initializer,
+                unit_forget_bias=unit_forget_bias,
+                return_sequences=True,
+                stateful=stateful,
+                name=f"lstm_{layer_index}",
+            )
+        x = rnn(x)  # (batch, time, hidden_units)
         if dropout > 0:
             x = keras.layers.Dropout(dropout, name=f"dropout_{layer_index}")(x)
     if tie_weights:

@@ -159,6 +159,20 @@ class LSTMCell(keras.layers.Layer):
         return ops.concatenate([input_bias, forget_bias, rest_bias])
 
     def call(self, inputs, states, training=False):
+        h, c, _ = self.step(inputs, states)
+        return h, [h, c]
+
+    def step(self, inputs, states):
+        """One step that also returns the gate values (what `call` runs).
+
+        Args:
+            inputs: `(batch, input_dim)`.
+            states: `[h_prev, c_prev]`, each `(batch, units)`.
+
+        Returns:
+            `(h, c, (i, f, g, o))`, each `(batch, units)`: the new states
+            and the input gate, forget gate, candidate and output gate.
+        """
         check_float_inputs("LSTMCell", inputs)
         h_prev, c_prev = states  # (batch, units) each
         # All four gates in one fused product: (batch, 4 * units).
@@ -167,8 +181,7 @@ class LSTMCell(keras.layers.Layer):
             + ops.matmul(h_prev, self.recurrent_kernel)
             + self.bias
         )
-        h, c, _ = self.apply_gates(z, c_prev)
-        return h, [h, c]
+        return self.apply_gates(z, c_prev)
 
     def apply_gates(self, z, c_prev):
         """The gate equations, from the fused pre-activations `z`.

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -172,8 +171,12 @@ def free_ports(count):
     return ports
 
 
-def start_workers(corpus_dir, output_dir, epochs):
-    """Two `training.train --strategy multi-worker` processes on loopback."""
+def start_workers(corpus_dir, output_dir, epochs, temp_dir):
+    """Two `training.train --strategy multi-worker` processes on loopback.
+
+    Their temporary files go to `temp_dir` (a killed worker cannot remove
+    its own).
+    """
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     command = [
         *train_command(corpus_dir, output_dir, epochs),
@@ -193,6 +196,7 @@ def start_workers(corpus_dir, output_dir, epochs):
                 env={
                     **os.environ,
                     "TF_CONFIG": json.dumps(tf_config),
+                    "TMPDIR": temp_dir,
                     "TF_CPP_MIN_LOG_LEVEL": "2",
                 },
                 stdout=subprocess.PIPE,
@@ -231,7 +235,11 @@ def test_two_workers_agree_and_match_one_process(small_corpus_dir, tmp_path):
         timeout=600,
     )
     assert single.returncode == 0, single.stdout + single.stderr
-    chief, other = finish(start_workers(small_corpus_dir, multi_dir, 1))
+    temp_dir = str(tmp_path / "temp")
+    os.makedirs(temp_dir)
+    chief, other = finish(
+        start_workers(small_corpus_dir, multi_dir, 1, temp_dir)
+    )
 
     # Both workers log the same epoch: same loss, same validation.
     assert epoch_lines(chief) == epoch_lines(other)
@@ -252,7 +260,7 @@ def test_two_workers_agree_and_match_one_process(small_corpus_dir, tmp_path):
     assert {"best.keras", "results.json", "history.csv", "backup"} <= set(
         os.listdir(multi_dir)
     )
-    assert not glob.glob(os.path.join(tempfile.gettempdir(), WORKER_TEMP))
+    assert glob.glob(os.path.join(temp_dir, WORKER_TEMP)) == []
     assert "Resuming" not in chief + other
 
 
@@ -260,8 +268,9 @@ def test_two_workers_agree_and_match_one_process(small_corpus_dir, tmp_path):
 def test_killing_a_worker_and_restarting_both_resumes_from_the_backup(
     small_corpus_dir, tmp_path
 ):
-    output_dir = str(tmp_path / "run")
-    workers = start_workers(small_corpus_dir, output_dir, epochs=8)
+    output_dir, temp_dir = str(tmp_path / "run"), str(tmp_path / "temp")
+    os.makedirs(temp_dir)
+    workers = start_workers(small_corpus_dir, output_dir, 8, temp_dir)
     deadline = time.monotonic() + 300
     state = None
     while time.monotonic() < deadline and workers[1].poll() is None:
@@ -278,7 +287,7 @@ def test_killing_a_worker_and_restarting_both_resumes_from_the_backup(
     done_before_kill = RunRecorder.load_state(output_dir)["epoch"]
     assert 1 <= done_before_kill < 8
 
-    outputs = finish(start_workers(small_corpus_dir, output_dir, epochs=8))
+    outputs = finish(start_workers(small_corpus_dir, output_dir, 8, temp_dir))
     for output in outputs:
         assert f"after epoch {done_before_kill}" in output
     assert epoch_lines(outputs[0]) == epoch_lines(outputs[1])

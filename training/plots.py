@@ -1,4 +1,4 @@
-"""Training curves as a PNG."""
+"""Training curves and model inspection figures as PNGs."""
 
 import matplotlib
 
@@ -30,6 +30,81 @@ def plot_curves(history, path, title=""):
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
     axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_gradient_flow(norms_by_label, path):
+    """`||d loss / d h_t||` against distance from the loss, log scale.
+
+    Args:
+        norms_by_label: `{label: (time,) norms}`, time step order.
+        path: Output PNG path.
+    """
+    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for label, norms in norms_by_label.items():
+        distances = list(range(len(norms) - 1, -1, -1))
+        style = "-" if "LSTM" in label else "--"
+        marker = "o" if "untrained" not in label else "."
+        axis.plot(distances, norms, style, marker=marker, label=label)
+    axis.set_yscale("log")
+    axis.set_xlabel("distance from the loss (time steps back)")
+    axis.set_ylabel("mean ||d loss / d h_t||")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    axis.set_title("How far back the gradient reaches (1 layer, 100 units)")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_gate_histograms(traces, path):
+    """Histograms of forget, input and output gate values, one row a layer.
+
+    Args:
+        traces: From `keras_lstm_scratch.gate_probe.trace_gates`.
+        path: Output PNG path.
+    """
+    gates = ("forget", "input", "output")
+    figure, axes = plt.subplots(
+        len(traces),
+        len(gates),
+        figsize=(10, 2.8 * len(traces)),
+        dpi=100,
+        squeeze=False,
+    )
+    for layer, trace in enumerate(traces):
+        for column, gate in enumerate(gates):
+            axis = axes[layer][column]
+            axis.hist(trace[gate].ravel(), bins=50, range=(0.0, 1.0))
+            axis.set_title(f"layer {layer + 1}: {gate} gate")
+            axis.set_xlabel("openness (0 closed, 1 open)")
+            axis.set_yticks([])
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def plot_cell_trajectory(cell_states, words, units, path):
+    """The cell state `c` of a few units, word by word through a sentence.
+
+    Args:
+        cell_states: `(time, len(units))`.
+        words: The sentence's words, one per step.
+        units: The unit indices plotted.
+        path: Output PNG path.
+    """
+    figure, axis = plt.subplots(figsize=(max(7, 0.4 * len(words)), 4), dpi=100)
+    for column, unit in enumerate(units):
+        axis.plot(cell_states[:, column], marker=".", label=f"unit {unit}")
+    axis.set_xticks(range(len(words)))
+    axis.set_xticklabels(words, rotation=70, fontsize=8)
+    axis.set_ylabel("cell state c")
+    axis.axhline(0.0, color="gray", linewidth=0.5)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8, ncol=2)
+    axis.set_title("Cell state across a validation sentence (layer 1)")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -10,6 +10,7 @@ epoch).
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -40,6 +41,7 @@ from keras_lstm_scratch.data import (
     load_text_corpus,
     load_tfds_corpus,
     tbptt_dataset,
+    tbptt_windows,
 )
 from keras_lstm_scratch.distribution import (
     STRATEGIES,
@@ -51,6 +53,7 @@ from keras_lstm_scratch.distribution import (
     per_replica_batch_size,
     shard_by_batch_slices,
 )
+from keras_lstm_scratch.gate_probe import GateHistograms
 from training.callbacks import (
     BestModelCheckpoint,
     DivergenceGuard,
@@ -63,6 +66,7 @@ from training.callbacks import (
 )
 from training.config import (
     PRESETS,
+    load_config,
     parse_overrides,
     resolve_config,
     save_config,
@@ -137,6 +141,7 @@ def build_model(config, vocab_size, batch_size=None):
             num_layers=config.num_layers,
             dropout=config.dropout,
             tie_weights=config.tie_weights,
+            rnn_cell=config.rnn_cell,
             stateful=True,
             batch_size=batch_size or config.batch_size,
             seq_len=config.seq_len,
@@ -175,14 +180,25 @@ def evaluate_single_stream(config, model, ids, vocab_size):
     return evaluate_token_nll(twin, windows)
 
 
+def gate_histograms(config, corpus, run_dir):
+    """`[GateHistograms]` on the first validation window (LSTM models)."""
+    if config.rnn_cell != "lstm":
+        return []
+    inputs, _, _ = tbptt_windows(
+        corpus.valid, config.batch_size, config.seq_len, pad=True
+    )
+    log_dir = os.path.join(run_dir, "tensorboard", "gates")
+    return [GateHistograms(inputs[0], log_dir)]
+
+
 def prepare_output_dir(output_dir, config):
     """Creates the run directory; refuses one that holds another config."""
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, "config.json")
     resolved = dataclasses.asdict(config)
     if os.path.isfile(path):
-        with open(path, encoding="utf-8") as handle:
-            previous = json.load(handle)
+        # Fields added since that run was made count with their defaults.
+        previous = dataclasses.asdict(load_config(path))
         if previous != resolved:
             changed = sorted(
                 k for k in resolved if previous.get(k) != resolved[k]
@@ -203,6 +219,25 @@ def versions():
         "numpy": np.__version__,
         "keras_lstm_scratch": keras_lstm_scratch.__version__,
     }
+
+
+@contextlib.contextmanager
+def files_directory(output_dir, strategy):
+    """Where this process writes the run's files.
+
+    The run directory for the chief (and for every single-process run); a
+    temporary directory, deleted afterwards, for the other workers of a
+    multi-worker run: they save too (saving reads variables collectively),
+    but their files are not kept.
+    """
+    if is_chief(strategy):
+        yield output_dir
+        return
+    write_dir = tempfile.mkdtemp(prefix="keras-lstm-scratch-worker-")
+    try:
+        yield write_dir
+    finally:
+        shutil.rmtree(write_dir, ignore_errors=True)
 
 
 def run(
@@ -240,141 +275,119 @@ def run(
             "time_budget_minutes=0 or --epochs for a multi-worker run."
         )
     per_replica = per_replica_batch_size(config.batch_size, strategy)
-    write_dir = output_dir
-    if not is_chief(strategy):
-        write_dir = tempfile.mkdtemp(prefix="keras-lstm-scratch-worker-")
-    try:
-        return train_and_evaluate(
-            config,
-            output_dir,
-            write_dir,
-            data_dir,
-            verbose,
-            extra_callbacks,
-            strategy,
-            per_replica,
-        )
-    finally:
-        if write_dir != output_dir:
-            shutil.rmtree(write_dir, ignore_errors=True)
+    with files_directory(output_dir, strategy) as write_dir:
+        keras.utils.set_random_seed(config.seed)
+        wall_start = time.perf_counter()
+        prepare_output_dir(write_dir, config)
+        corpus = load_corpus(config, data_dir)
+        corpus.vocabulary.save(os.path.join(write_dir, "vocabulary.json"))
+        batch_size, seq_len = config.batch_size, config.seq_len
+        train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
+        valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
+        tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
+        train_data = shard_by_batch_slices(train_data)
+        valid_data = shard_by_batch_slices(valid_data)
 
-
-def train_and_evaluate(
-    config,
-    output_dir,
-    write_dir,
-    data_dir,
-    verbose,
-    extra_callbacks,
-    strategy,
-    per_replica,
-):
-    """`run` after the strategy checks; writes into `write_dir`."""
-    keras.utils.set_random_seed(config.seed)
-    wall_start = time.perf_counter()
-    prepare_output_dir(write_dir, config)
-    corpus = load_corpus(config, data_dir)
-    corpus.vocabulary.save(os.path.join(write_dir, "vocabulary.json"))
-    batch_size, seq_len = config.batch_size, config.seq_len
-    train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
-    valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
-    tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
-    train_data = shard_by_batch_slices(train_data)
-    valid_data = shard_by_batch_slices(valid_data)
-
-    with strategy.scope():
-        model = build_model(config, len(corpus.vocabulary), per_replica)
-    state = RunRecorder.load_state(output_dir)
-    initial_epoch, best, history, spent = 0, math.inf, [], 0.0
-    if state is not None:
         with strategy.scope():
-            model.optimizer.build(model.trainable_variables)
-        model.load_weights(state["weights_path"])
-        initial_epoch = state["epoch"]
-        best = state["best_val_perplexity"]
-        history = state["history"]
-        spent = state["train_seconds"]
-        print(
-            f"Resuming {output_dir} after epoch {initial_epoch} "
-            f"(best valid perplexity {best:.2f})."
-        )
-
-    best_path = os.path.join(write_dir, "best.keras")
-    recorder = RunRecorder(write_dir, history=history, train_seconds=spent)
-    callbacks = [
-        EpochTimer(),
-        ResetStatesCallback(),
-        PerplexityCallback(valid_data),
-        LearningRateSchedule(
-            config.lr_schedule,
-            config.lr_decay,
-            config.decay_start_epoch,
-            best=best,
-        ),
-        DivergenceGuard(),
-        BestModelCheckpoint(best_path, best=best),
-        keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")),
-        keras.callbacks.ProgbarLogger(),
-        EpochLine(tokens_per_epoch),
-    ]
-    more_epochs = initial_epoch < config.epochs
-    if config.time_budget_minutes > 0:
-        budget = TimeBudget(config.time_budget_minutes * 60, spent)
-        callbacks.append(budget)
-        # A resumed run whose budget was spent does not train again.
-        if history and budget.would_overrun(history[-1]["train_seconds"]):
-            more_epochs = False
-    callbacks += [*extra_callbacks, recorder]
-    if more_epochs:
-        with multi_worker_fit(model, strategy):
-            model.fit(
-                train_data,
-                epochs=config.epochs,
-                initial_epoch=initial_epoch,
-                shuffle=False,
-                verbose=verbose,
-                callbacks=callbacks,
+            model = build_model(config, len(corpus.vocabulary), per_replica)
+        state = RunRecorder.load_state(output_dir)
+        initial_epoch, best, history, spent = 0, math.inf, [], 0.0
+        if state is not None:
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(state["weights_path"])
+            initial_epoch = state["epoch"]
+            best = state["best_val_perplexity"]
+            history = state["history"]
+            spent = state["train_seconds"]
+            print(
+                f"Resuming {output_dir} after epoch {initial_epoch} "
+                f"(best valid perplexity {best:.2f})."
             )
 
-    if os.path.isfile(best_path):
-        model.load_weights(best_path)
-    test_nll, test_tokens = evaluate_single_stream(
-        config, model, corpus.test, len(corpus.vocabulary)
-    )
-    results = {
-        "test_perplexity": math.exp(test_nll),
-        "test_loss": test_nll,
-        "test_tokens": int(test_tokens),
-        "best_val_perplexity": recorder.best_val_perplexity(),
-        "epochs": len(recorder.history),
-        "train_seconds": recorder.train_seconds,
-        "tokens_per_second": (
-            tokens_per_epoch * len(recorder.history) / recorder.train_seconds
-            if recorder.train_seconds
-            else None
-        ),
-        "train_tokens": count_targets(corpus.train),
-        "tokens_per_epoch": tokens_per_epoch,
-        "wall_seconds_this_invocation": time.perf_counter() - wall_start,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-        "versions": versions(),
-    }
-    write_atomically(
-        os.path.join(write_dir, "results.json"), json.dumps(results, indent=2)
-    )
-    plot_curves(
-        recorder.history,
-        os.path.join(write_dir, "curves.png"),
-        title=os.path.basename(os.path.normpath(output_dir)),
-    )
-    print(
-        f"test perplexity {results['test_perplexity']:.2f} "
-        f"({results['test_tokens']:,} tokens); best valid perplexity "
-        f"{results['best_val_perplexity']:.2f} after "
-        f"{results['epochs']} epochs, {results['train_seconds'] / 60:.1f} "
-        "min of training"
-    )
-    return results
+        best_path = os.path.join(write_dir, "best.keras")
+        recorder = RunRecorder(write_dir, history=history, train_seconds=spent)
+        callbacks = [
+            EpochTimer(),
+            ResetStatesCallback(),
+            PerplexityCallback(valid_data),
+            LearningRateSchedule(
+                config.lr_schedule,
+                config.lr_decay,
+                config.decay_start_epoch,
+                best=best,
+            ),
+            DivergenceGuard(),
+            BestModelCheckpoint(best_path, best=best),
+            keras.callbacks.TensorBoard(os.path.join(write_dir, "tensorboard")),
+            *gate_histograms(config, corpus, write_dir),
+            keras.callbacks.ProgbarLogger(),
+            EpochLine(tokens_per_epoch),
+        ]
+        more_epochs = initial_epoch < config.epochs
+        if config.time_budget_minutes > 0:
+            budget = TimeBudget(config.time_budget_minutes * 60, spent)
+            callbacks.append(budget)
+            # A resumed run whose budget was spent does not train again.
+            if history and budget.would_overrun(history[-1]["train_seconds"]):
+                more_epochs = False
+        callbacks += [*extra_callbacks, recorder]
+        if more_epochs:
+            with multi_worker_fit(model, strategy):
+                model.fit(
+                    train_data,
+                    epochs=config.epochs,
+                    initial_epoch=initial_epoch,
+                    shuffle=False,
+                    verbose=verbose,
+                    callbacks=callbacks,
+                )
+
+        if os.path.isfile(best_path):
+            model.load_weights(best_path)
+        test_nll, test_tokens = evaluate_single_stream(
+            config, model, corpus.test, len(corpus.vocabulary)
+        )
+        results = {
+            "test_perplexity": math.exp(test_nll),
+            "test_loss": test_nll,
+            "test_tokens": int(test_tokens),
+            "best_val_perplexity": recorder.best_val_perplexity(),
+            "epochs": len(recorder.history),
+            "train_seconds": recorder.train_seconds,
+            "tokens_per_second": (
+                tokens_per_epoch
+                * len(recorder.history)
+                / recorder.train_seconds
+                if recorder.train_seconds
+                else None
+            ),
+            "train_tokens": count_targets(corpus.train),
+            "tokens_per_epoch": tokens_per_epoch,
+            "wall_seconds_this_invocation": time.perf_counter() - wall_start,
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+            },
+            "versions": versions(),
+        }
+        write_atomically(
+            os.path.join(write_dir, "results.json"),
+            json.dumps(results, indent=2),
+        )
+        plot_curves(
+            recorder.history,
+            os.path.join(write_dir, "curves.png"),
+            title=os.path.basename(os.path.normpath(output_dir)),
+        )
+        print(
+            f"test perplexity {results['test_perplexity']:.2f} "
+            f"({results['test_tokens']:,} tokens); best valid perplexity "
+            f"{results['best_val_perplexity']:.2f} after "
+            f"{results['epochs']} epochs, {results['train_seconds'] / 60:.1f} "
+            "min of training"
+        )
+        return results
 
 
 def parse_args(argv=None):
