@@ -15,11 +15,10 @@ as in the training stream, where every sentence follows an `<eos>`.
 import keras
 import tensorflow as tf
 
+from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, UNKNOWN
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 
 MAX_GENERATED_TOKENS = 10000
-END_OF_SENTENCE = "<eos>"
-UNKNOWN = "<unk>"
 
 SIGNATURES = {
     "serving_default": [

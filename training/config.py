@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+from keras_lstm_scratch.language_model import RNN_CELLS
 from training.files import write_atomically
 
 
@@ -41,6 +42,15 @@ class TrainConfig:
     seed: int = 1
 
 
+# The book's Rnnlm (ch. 6 train_rnnlm.py): 1x100, untied, no dropout,
+# 4 epochs, SGD 20, global clip 0.25. The plateau rule cannot fire in 4
+# epochs, so the book's /4 is applied on a fixed schedule instead:
+# epochs 1-2 at 20, epoch 3 at 5, epoch 4 at 1.25.
+# XLA: 1.5x faster for this small model (benchmarks/throughput.py).
+BOOK_RNNLM = dict(
+    lr_schedule="step", lr_decay=4.0, decay_start_epoch=2, jit_compile=True
+)
+
 PRESETS = {
     # Seconds per epoch on a 2-core CPU; for smoke tests.
     "tiny": dict(
@@ -51,24 +61,12 @@ PRESETS = {
         epochs=1,
         learning_rate=20.0,
     ),
-    # The book's Rnnlm (ch. 6 train_rnnlm.py): 1x100, untied, no dropout,
-    # 4 epochs, SGD 20, global clip 0.25. The plateau rule cannot fire in 4
-    # epochs, so the book's /4 is applied on a fixed schedule instead:
-    # epochs 1-2 at 20, epoch 3 at 5, epoch 4 at 1.25.
-    # XLA: 1.5x faster for this small model (benchmarks/throughput.py).
-    "book-rnnlm": dict(
-        lr_schedule="step", lr_decay=4.0, decay_start_epoch=2, jit_compile=True
-    ),
+    "book-rnnlm": BOOK_RNNLM,
     # book-rnnlm with the plain RNN of the book's chapter 5 in place of the
     # LSTM: the baseline of `python -m training.inspect gradients`. At the
     # LSTM's rate of 20 it diverged (train perplexity 328,603 after epoch 1).
     "book-simple-rnnlm": dict(
-        rnn_cell="simple_rnn",
-        learning_rate=1.0,
-        lr_schedule="step",
-        lr_decay=4.0,
-        decay_start_epoch=2,
-        jit_compile=True,
+        BOOK_RNNLM, rnn_cell="simple_rnn", learning_rate=1.0
     ),
     # The book's BetterRnnlm (ch. 6 train_better_rnnlm.py).
     "book-better": dict(
@@ -141,7 +139,7 @@ CHOICES = {
     "clip_mode": ("global", "per_variable"),
     "lr_schedule": ("plateau", "step"),
     "precision": ("float32", "mixed_bfloat16"),
-    "rnn_cell": ("lstm", "simple_rnn"),
+    "rnn_cell": RNN_CELLS,
 }
 
 
