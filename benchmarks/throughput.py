@@ -50,7 +50,25 @@ def output_bias_layer():
 
 
 def keras_system(config, kind, jit, precision):
-    """A train step and a predict step for a Keras model of `config`.
+    """A train step and a predict step for a Keras model of `config`."""
+    model = build_keras_model(config, kind, jit, precision)
+    x, y = random_batch(config["vocab"])
+    return (
+        lambda: model.train_on_batch(x, y),
+        lambda: model.predict_on_batch(x),
+    )
+
+
+def random_batch(vocab):
+    """Token ids and targets, `(BATCH, SEQ_LEN)` int32, fixed seed."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, vocab, (BATCH, SEQ_LEN)).astype("int32")
+    y = rng.integers(0, vocab, (BATCH, SEQ_LEN)).astype("int32")
+    return x, y
+
+
+def build_keras_model(config, kind, jit, precision):
+    """A compiled, stateful Keras language model of `config`.
 
     `kind`: "ours" (`build_language_model`: `TimeLSTM` layers, the
     bias-folded output projection, `SparseSoftmaxCrossEntropy`), "cell"
@@ -128,17 +146,12 @@ def keras_system(config, kind, jit, precision):
         ),
         jit_compile=jit,
     )
-    rng = np.random.default_rng(0)
-    x = rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int32")
-    y = rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int32")
-    return (
-        lambda: model.train_on_batch(x, y),
-        lambda: model.predict_on_batch(x),
-    )
+    return model
 
 
-def torch_system(config, precision):
-    """The same model in PyTorch (the word_language_model example's shape)."""
+def build_torch_model(config):
+    """The same model in PyTorch (the word_language_model example's shape):
+    `forward(ids, state)` returns `(logits, state)`."""
     import torch
     from torch import nn
 
@@ -166,15 +179,20 @@ def torch_system(config, precision):
             x, state = self.lstm(x, state)
             return self.output(self.dropout(x)), state
 
-    model = Model()
+    return Model()
+
+
+def torch_system(config, precision):
+    """A train step and a predict step for `build_torch_model(config)`."""
+    import torch
+    from torch import nn
+
+    model = build_torch_model(config)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     loss_fn = nn.CrossEntropyLoss()
-    rng = np.random.default_rng(0)
-    x = torch.from_numpy(
-        rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int64")
-    )
-    y = torch.from_numpy(
-        rng.integers(0, config["vocab"], (BATCH, SEQ_LEN)).astype("int64")
+    x, y = (
+        torch.from_numpy(a.astype("int64"))
+        for a in random_batch(config["vocab"])
     )
     shape = (config["layers"], BATCH, config["dim"])
     state = [(torch.zeros(shape), torch.zeros(shape))]
@@ -266,8 +284,14 @@ def benchmark(config_name, systems, repeats, steps, precision, memory):
             predict()
         built[name] = (train, predict)
     timings = {name: {"train": [], "inference": []} for name in systems}
-    for _ in range(repeats):
-        for name, (train, predict) in built.items():
+    names = list(built)
+    for repeat in range(repeats):
+        # Each repeat starts one system later: a system runs slower just
+        # after another (caches, the other's threads), 5-10% measured, so
+        # no system always follows the same one.
+        start = repeat % len(names)
+        for name in names[start:] + names[:start]:
+            train, predict = built[name]
             timings[name]["train"].append(time_steps(train, steps))
             timings[name]["inference"].append(time_steps(predict, steps))
     rows = {}

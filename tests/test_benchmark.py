@@ -1,6 +1,6 @@
 import json
 
-from benchmarks import throughput
+from benchmarks import inference_parts, throughput
 
 
 def test_smoke_run_measures_every_system_and_writes_json(tmp_path):
@@ -24,3 +24,17 @@ def test_smoke_run_measures_every_system_and_writes_json(tmp_path):
             assert row[mode]["min"] <= row[mode]["median"] <= row[mode]["max"]
         assert row["peak_memory_mib"] > 0
     assert rows["ours-jit-off"]["train"]["ratio_to_ours"] == 1.0
+
+
+def test_inference_parts_smoke_run_times_every_part_and_writes_json(tmp_path):
+    path = tmp_path / "parts.json"
+    inference_parts.main(["--smoke", "--no-torch", "--json", str(path)])
+    parts = json.loads(path.read_text())["parts"]
+    assert set(parts) == {
+        "ours predict_on_batch",
+        "ours forward",
+        "ours lstm stack",
+        "ours head",
+    }
+    for row in parts.values():
+        assert 0 < row["min_ms"] <= row["median_ms"]
