@@ -103,6 +103,22 @@ def test_xla_gives_the_same_values_and_gradients():
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+def test_traced_output_keeps_a_static_sequence_length():
+    # The output projection folds its bias into the product only when it
+    # can see how many tokens a call holds (output_projection.py).
+    layer = TimeLSTM(UNITS, return_sequences=True)
+    traced_shapes = []
+
+    @tf.function
+    def run(x):
+        outputs = layer(x)
+        traced_shapes.append(tuple(outputs.shape))
+        return outputs
+
+    run(tf.zeros((BATCH, TIME, FEATURES)))
+    assert set(traced_shapes) == {(BATCH, TIME, UNITS)}
+
+
 def test_layer_contract():
     run_layer_test(
         TimeLSTM,
