@@ -24,7 +24,6 @@ of `--repeats` timings of `--steps` calls, in milliseconds per batch of
 """
 
 import argparse
-import json
 import statistics
 import time
 
@@ -36,6 +35,7 @@ from benchmarks.throughput import (
     build_torch_model,
     have_torch,
     random_batch,
+    write_json,
 )
 
 
@@ -149,9 +149,7 @@ def main(argv=None):
         "steps": steps,
         "parts": rows,
     }
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    write_json(args.json, results)
     return results
 
 

@@ -340,6 +340,13 @@ def print_table(config_name, precision, rows):
         print(f"{name:<16} {cells[0]:>33} {cells[1]:>33} {memory:>9}")
 
 
+def write_json(path, results):
+    """Writes `results` to `path` (nothing when `path` is None)."""
+    if path:
+        with open(path, "w") as handle:
+            json.dump(results, handle, indent=2)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -400,9 +407,7 @@ def main(argv=None):
         )
         results["configs"][config_name] = rows
         print_table(config_name, args.precision, rows)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=2)
+    write_json(args.json, results)
     return results
 
 
