@@ -4,6 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import OutputProjection, project_with_bias
+from keras_lstm_scratch.output_projection import folds_bias
 from tests.layer_testing import run_layer_test
 
 to_numpy = keras.ops.convert_to_numpy
@@ -34,8 +35,14 @@ def test_bias_folded_into_the_product_by_hand():
     )
 
 
-# 12 tokens of 5 units fold the bias into the product; 2 tokens do not.
-@pytest.mark.parametrize("shape", [(3, 4, 5), (1, 2, 5)])
+def test_bias_folds_from_four_tokens_per_unit():
+    assert folds_bias(20, 5)
+    assert not folds_bias(19, 5)
+    assert not folds_bias(None, 5)  # token count unknown when traced
+
+
+# 20 tokens of 5 units fold the bias into the product; 2 tokens do not.
+@pytest.mark.parametrize("shape", [(4, 5, 5), (1, 2, 5)])
 def test_logits_and_gradients_equal_dense(shape):
     ours, dense = twin_layers()
     inputs = tf.constant(
@@ -55,7 +62,8 @@ def test_logits_and_gradients_equal_dense(shape):
         np.testing.assert_allclose(ours_value, dense_value, atol=1e-5)
 
 
-@pytest.mark.parametrize("shape", [(2, 3, 4), (1, 1, 4)])
+# 16 tokens of 4 units fold the bias into the product; 1 token does not.
+@pytest.mark.parametrize("shape", [(4, 4, 4), (1, 1, 4)])
 def test_transposed_kernel_is_the_tied_layout(shape):
     rng = np.random.default_rng(2)
     inputs = rng.normal(size=shape).astype("float32")
