@@ -57,17 +57,14 @@ def project_with_bias(inputs, kernel, bias, transpose_kernel=False):
     tokens = flat.shape[0]
     if not folds_bias(tokens, units):
         logits = tf.matmul(flat, kernel, transpose_b=transpose_kernel) + bias
-        return tf.reshape(
-            logits, tf.concat([tf.shape(inputs)[:-1], tf.shape(bias)], 0)
-        )
-    ones = tf.ones_like(flat[:, :1])
-    flat = tf.concat([flat, ones], axis=1)  # (tokens, units + 1)
-    if transpose_kernel:
-        kernel = tf.concat([kernel, bias[:, None]], axis=1)  # (vocab, u+1)
-        logits = tf.matmul(flat, kernel, transpose_b=True)
     else:
-        kernel = tf.concat([kernel, bias[None, :]], axis=0)  # (u+1, vocab)
-        logits = tf.matmul(flat, kernel)
+        ones = tf.ones_like(flat[:, :1])
+        flat = tf.concat([flat, ones], axis=1)  # (tokens, units + 1)
+        if transpose_kernel:
+            kernel = tf.concat([kernel, bias[:, None]], axis=1)  # (vocab, u+1)
+        else:
+            kernel = tf.concat([kernel, bias[None, :]], axis=0)  # (u+1, vocab)
+        logits = tf.matmul(flat, kernel, transpose_b=transpose_kernel)
     return tf.reshape(
         logits, tf.concat([tf.shape(inputs)[:-1], tf.shape(bias)], 0)
     )

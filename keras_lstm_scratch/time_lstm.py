@@ -146,9 +146,6 @@ class TimeLSTM(keras.layers.RNN):
             c0,
             tf.convert_to_tensor(self.cell.recurrent_kernel),
         )
-        # The loop's TensorArray forgets a static sequence length; keep it,
-        # so that later layers see (batch, time, units) with time known.
-        hs.set_shape([sequences.shape[0], sequences.shape[1], self.units])
         return h, tf.transpose(hs, [1, 0, 2]), [h, c]
 
     def recurrence(self, input_projection, h0, c0, recurrent_kernel):
@@ -237,7 +234,11 @@ class TimeLSTM(keras.layers.RNN):
 
             return (hs, h, c), backward
 
-        return run(input_projection, h0, c0, recurrent_kernel)
+        hs, h, c = run(input_projection, h0, c0, recurrent_kernel)
+        # The loop's TensorArray forgets a static sequence length; keep it,
+        # so that later layers see (batch, time, units) with time known.
+        hs.set_shape(input_projection.shape[:2].concatenate([self.units]))
+        return hs, h, c
 
     def get_config(self):
         config = super().get_config()
