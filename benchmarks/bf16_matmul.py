@@ -14,8 +14,6 @@ import os
 import subprocess
 import time
 
-import numpy as np
-
 SHAPES = {
     # name: (rows, inner, columns)
     "1x100 output projection": (700, 100, 10000),
@@ -108,5 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     main()
