@@ -3,11 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
-# A local Penn Treebank copy if there is one beside the checkout; without it
-# training downloads PTB (verified by SHA-256) into ~/.cache.
-PTB_DIR ?= $(wildcard ../shared/data/ptb)
 
-.PHONY: train test lint
+.PHONY: train test test-fast lint
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +12,10 @@ $(INSTALLED): pyproject.toml
 	$(VENV_PYTHON) -m pip install --quiet -e ".[test]"
 	touch $(INSTALLED)
 
+# PTB comes from $KERAS_LSTM_SCRATCH_PTB_DIR when it is set, else from the
+# download cache (~/.cache/keras_lstm_scratch/ptb, downloaded once).
 train: $(INSTALLED)
-	$(VENV_PYTHON) -m training.train --preset book-rnnlm \
-		$(if $(PTB_DIR),--data-dir $(PTB_DIR))
+	$(VENV_PYTHON) -m training.train --preset book-rnnlm
 
 lint: $(INSTALLED)
 	$(VENV_PYTHON) -m ruff check .
@@ -25,3 +23,7 @@ lint: $(INSTALLED)
 
 test: lint
 	$(VENV_PYTHON) -m pytest
+
+# The inner loop: everything but the tests marked slow.
+test-fast: lint
+	$(VENV_PYTHON) -m pytest -m "not slow"

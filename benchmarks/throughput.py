@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 CONFIGS = {
-    # name: vocab, embedding, hidden, layers, dropout, tied
+    # vocabulary size, dim (embedding = hidden units), layers, dropout, tied
     "book-rnnlm": dict(vocab=10000, dim=100, layers=1, dropout=0.0, tied=False),
     "book-better": dict(vocab=10000, dim=650, layers=2, dropout=0.5, tied=True),
     "smoke": dict(vocab=50, dim=8, layers=2, dropout=0.5, tied=True),

@@ -12,8 +12,7 @@ dz_v = softmax(z)_v - [v == t]          # (tokens, vocab), times d nll
 a sum of `one_hot(t) * log_softmax(z)` over the whole `(tokens, vocab)`
 matrix and builds its gradient in the forward pass. With a 10,000-word
 vocabulary that is several passes over a matrix 100 times larger than the
-model's hidden states: on the book's 1x100 model the `one_hot` sum alone
-took 5.7 ms of a 39 ms training step on a 2-core CPU (XLA profile). Here
+model's hidden states (docs/speed.md measures their share). Here
 the forward pass reads the logits twice (row maximum, then the sum of
 exponentials, kept) and picks `z_t` with a gather; the backward pass turns
 the kept exponentials into the softmax, subtracts the one-hot and scales,

@@ -20,6 +20,8 @@ import os
 
 import tensorflow as tf
 
+from keras_lstm_scratch.errors import InvalidInputError
+
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 
 
@@ -39,8 +41,8 @@ def make_strategy(name="default", tpu=None):
         The strategy; build and compile the model under its `scope()`.
 
     Raises:
-        ValueError: for an unknown name, or `"multi-worker"` without a
-            valid `TF_CONFIG`.
+        InvalidInputError: (a `ValueError`) for an unknown name, or
+            `"multi-worker"` without a valid `TF_CONFIG`.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -54,16 +56,16 @@ def make_strategy(name="default", tpu=None):
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(
+    raise InvalidInputError(
         f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}."
     )
 
 
 def check_tf_config():
-    """Raises `ValueError` unless `$TF_CONFIG` names a worker cluster."""
+    """Raises `InvalidInputError` unless `$TF_CONFIG` names a worker cluster."""
     text = os.environ.get("TF_CONFIG")
     if not text:
-        raise ValueError(
+        raise InvalidInputError(
             "The multi-worker strategy reads the cluster from the TF_CONFIG "
             "environment variable, which is not set. Set it on every "
             'machine, e.g. {"cluster": {"worker": ["host1:12345", '
@@ -74,12 +76,12 @@ def check_tf_config():
         workers = config["cluster"]["worker"]
         task = config["task"]
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(
+        raise InvalidInputError(
             f"TF_CONFIG must be JSON with cluster.worker and task; received "
             f"{text!r} ({error})."
         ) from None
     if task.get("type") not in ("worker", "chief") or not workers:
-        raise ValueError(
+        raise InvalidInputError(
             f"TF_CONFIG must describe a worker task of a worker cluster; "
             f"received {text!r}."
         )
@@ -89,11 +91,12 @@ def per_replica_batch_size(global_batch_size, strategy):
     """Streams per replica: `global_batch_size / num_replicas_in_sync`.
 
     Raises:
-        ValueError: if the replicas cannot share the streams evenly.
+        InvalidInputError: (a `ValueError`) if the replicas cannot share
+            the streams evenly.
     """
     replicas = strategy.num_replicas_in_sync
     if global_batch_size % replicas:
-        raise ValueError(
+        raise InvalidInputError(
             f"batch_size={global_batch_size} token streams cannot be shared "
             f"evenly by {replicas} replicas; use a multiple of {replicas}."
         )

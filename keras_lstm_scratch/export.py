@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
 from keras_lstm_scratch.serving import SIGNATURES, LanguageModelServer
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -107,19 +108,20 @@ def export_for_serving(model, words, export_root, name, version=None):
         The path of the new version folder.
 
     Raises:
-        FileExistsError: if the version exists.
-        ValueError: for a version that is not a positive integer.
+        ExistingOutputError: (a `FileExistsError`) if the version exists.
+        InvalidInputError: (a `ValueError`) for a version that is not a
+            positive integer.
     """
     model_dir = os.path.join(export_root, name)
     if version is None:
         version = next_version(model_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(
+        raise InvalidInputError(
             f"version must be a positive integer; received {version!r}."
         )
     target = os.path.join(model_dir, str(version))
     if os.path.exists(target):
-        raise FileExistsError(
+        raise ExistingOutputError(
             f"{target} exists; versions are never overwritten. Pick another "
             "--version or leave it out for the next free one."
         )

@@ -16,11 +16,9 @@ extra row (and the split of its gradient), `units x vocab` numbers against
 the `tokens x vocab` passes saved: it pays when a call holds many more
 tokens than units. So the bias is folded in when the token count is known
 and at least `FOLD_MIN_TOKENS_PER_UNIT` (4) times the number of units, and
-added the usual way otherwise. Measured side by side on a 2-core CPU,
-training 700-token batches: the book's 1x100 model (7 tokens per unit) is
-6% faster with the fold under XLA and 3% without; a tied 2x200 model (3.5
-per unit) is no faster (0.99x), so it keeps the plain bias add, as does
-the 2x650 model (about 1 per unit).
+added the usual way otherwise: the book's 1x100 model (7 tokens per unit
+of a 700-token batch) folds, a tied 2x200 model (3.5 per unit) and the
+2x650 model (about 1) do not (docs/speed.md has the measurements).
 """
 
 import keras

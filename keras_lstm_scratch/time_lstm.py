@@ -15,8 +15,8 @@ book's name for the loop over time) is that same `RNN` of the same
   all steps, and `dW = x^T dz`, `db = sum(dz)` follow from the hoisted
   projection by ordinary autodiff.
 
-On a 2-core CPU this trains the book's 2x650 model about 1.5x faster than
-the generic loop (see the README's speed table). Calls with a mask or with
+docs/speed.md measures what this gains over the generic loop and over
+`keras.layers.LSTM`. Calls with a mask or with
 `go_backwards=True` take Keras's generic loop, unchanged.
 """
 

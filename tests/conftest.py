@@ -5,6 +5,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+from tests.small_corpus import write_small_corpus  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Set (as CI does) to make a missing Penn Treebank fail instead of skip.
+REQUIRE_PTB_ENV = "KERAS_LSTM_SCRATCH_REQUIRE_PTB"
+
 
 @pytest.fixture(autouse=True)
 def fixed_seed():
@@ -13,18 +19,31 @@ def fixed_seed():
     keras.backend.clear_session()
 
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+def find_ptb():
+    """A verified PTB folder from the variable or the download cache, or a
+    one-line reason why there is none."""
+    from keras_lstm_scratch.data import ptb
+    from keras_lstm_scratch.errors import InputError
+
+    try:
+        return ptb.resolve_ptb_directory(download=False), None
+    except InputError as error:
+        where = os.environ.get(ptb.DATA_DIR_ENV) or "the download cache"
+        return None, (
+            f"Penn Treebank not found in {where} ({error}); set "
+            f"{ptb.DATA_DIR_ENV} to a folder with ptb.{{train,valid,test}}"
+            ".txt, or run make train once with internet to download it"
+        )
 
 
 @pytest.fixture(scope="session")
 def ptb_dir():
-    """The local PTB copy: $KERAS_LSTM_SCRATCH_PTB_DIR or ../shared/data/ptb."""
-    path = os.environ.get("KERAS_LSTM_SCRATCH_PTB_DIR") or os.path.join(
-        REPO_ROOT, "..", "shared", "data", "ptb"
-    )
-    assert os.path.isfile(os.path.join(path, "ptb.train.txt")), (
-        f"PTB not found at {path}; set KERAS_LSTM_SCRATCH_PTB_DIR."
-    )
+    """The real PTB, for the tests about PTB itself: skipped without it."""
+    path, reason = find_ptb()
+    if path is None:
+        if os.environ.get(REQUIRE_PTB_ENV) == "1":
+            pytest.fail(f"{REQUIRE_PTB_ENV}=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
     return os.path.abspath(path)
 
 
@@ -47,11 +66,8 @@ def tiny_ptb_run(ptb_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_corpus_dir(ptb_dir, tmp_path_factory):
-    """A few hundred PTB lines as a user's own train/valid/test corpus."""
+def small_corpus_dir(tmp_path_factory):
+    """A small made-up corpus as a user's own train/valid/test text."""
     directory = tmp_path_factory.mktemp("small_corpus")
-    for split, lines in (("train", 300), ("valid", 40), ("test", 40)):
-        with open(os.path.join(ptb_dir, f"ptb.{split}.txt")) as source:
-            text = "".join(source.readline() for _ in range(lines))
-        (directory / f"{split}.txt").write_text(text)
+    write_small_corpus(directory)
     return str(directory)

@@ -2,8 +2,11 @@ import contextlib
 import functools
 import hashlib
 import http.server
+import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -17,6 +20,8 @@ from keras_lstm_scratch.data import (
     read_tokens,
 )
 from keras_lstm_scratch.data import ptb as ptb_module
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write(path, text, mode="w"):
@@ -192,3 +197,45 @@ def test_tfds_builder_gives_the_same_token_streams(
         theirs = corpus.vocabulary.decode(corpus.split(split))
         assert ours == theirs
     assert len(corpus.vocabulary) == 10000
+
+
+@pytest.mark.slow
+def test_tfds_ptb_from_the_command_line_trains_as_ptb_does(
+    ptb_dir, tiny_ptb_run, tmp_path
+):
+    # PTB's files in TFDS's manual directory, DATA_DIR/downloads/manual/.
+    manual = tmp_path / "downloads" / "manual"
+    manual.mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        name = f"ptb.{split}.txt"
+        os.symlink(os.path.join(ptb_dir, name), manual / name)
+    output_dir = tmp_path / "run"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.train",
+            "--preset",
+            "tiny",
+            "--set",
+            "corpus=tfds:ptb_mikolov",
+            "--data-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(output_dir),
+            "--verbose",
+            "0",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    with open(output_dir / "results.json") as handle:
+        results = json.load(handle)
+    expected = tiny_ptb_run[1]
+    assert results["test_tokens"] == expected["test_tokens"] == 82429
+    assert results["test_perplexity"] == pytest.approx(
+        expected["test_perplexity"], rel=1e-3
+    )

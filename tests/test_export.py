@@ -13,8 +13,10 @@ import tensorflow as tf
 from keras_lstm_scratch import build_language_model
 from keras_lstm_scratch import export as export_module
 from keras_lstm_scratch.export import WARMUP_FILE, export_for_serving
+from tests.test_train import small_config
 from training import export as export_cli
 from training import generate as generate_cli
+from training.train import run
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +30,16 @@ TOKEN_IDS = np.array([[1, 24, 2, 87, 5, 100], [9, 8, 7, 6, 5, 4]], np.int32)
 
 
 @pytest.fixture(scope="module")
-def run_parts(tiny_ptb_run):
-    run_dir, results = tiny_ptb_run
+def small_run(small_corpus_dir, tmp_path_factory):
+    """One epoch of a 1x32 model on the small corpus: (run_dir, results)."""
+    run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
+    config = small_config(small_corpus_dir, embedding_dim=32, hidden_units=32)
+    return run_dir, run(config, run_dir, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def run_parts(small_run):
+    run_dir, results = small_run
     model, vocabulary = export_cli.load_run(run_dir)
     with open(os.path.join(run_dir, "config.json")) as handle:
         config = json.load(handle)
@@ -75,7 +85,7 @@ FRESH_PROCESS = textwrap.dedent("""
     import numpy as np
     import tensorflow as tf
 
-    path, ptb_test, out = sys.argv[1:4]
+    path, out = sys.argv[1:3]
     loaded = tf.saved_model.load(path)
     sig = loaded.signatures
     results = {}
@@ -98,16 +108,6 @@ FRESH_PROCESS = textwrap.dedent("""
                           top_k=tf.constant(20),
                           seed=tf.constant(7, tf.int64))
     results["generated"] = gen["token_ids"].numpy()
-    # The PTB test set, as line-aligned chunks scored one by one.
-    lines = open(ptb_test, encoding="utf-8").read().splitlines()
-    total, count = 0.0, 0
-    for start in range(0, len(lines), 500):
-        chunk = "\\n".join(lines[start:start + 500])
-        scored = sig["score"](sentences=tf.constant([chunk]))
-        total += float(scored["log_likelihood"].numpy()[0])
-        count += int(scored["token_count"].numpy()[0])
-    results["ptb_test_perplexity"] = np.exp(-total / count)
-    results["ptb_test_tokens"] = count
     # TF1-style loading, as TF Serving's C++ loader does it.
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         meta = tf.compat.v1.saved_model.loader.load(session, ["serve"], path)
@@ -124,7 +124,7 @@ FRESH_PROCESS = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def fresh_process_results(exported, ptb_dir, tmp_path_factory):
+def fresh_process_results(exported, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("fresh") / "results")
     np.save(out + ".ids.npy", TOKEN_IDS)
     with open(out + ".sentences.json", "w") as handle:
@@ -135,7 +135,6 @@ def fresh_process_results(exported, ptb_dir, tmp_path_factory):
             "-c",
             FRESH_PROCESS,
             exported,
-            os.path.join(ptb_dir, "ptb.test.txt"),
             out,
         ],
         capture_output=True,
@@ -183,11 +182,22 @@ def test_score_equals_the_keras_model(fresh_process_results, run_parts):
 
 
 def test_score_on_ptb_test_matches_the_training_run(
-    fresh_process_results, run_parts
+    tiny_ptb_run, ptb_dir, tmp_path
 ):
-    results = run_parts[1]
-    assert fresh_process_results["ptb_test_tokens"] == 82430
-    assert fresh_process_results["ptb_test_perplexity"] == pytest.approx(
+    run_dir, results = tiny_ptb_run
+    path = export_cli.export_run(run_dir, str(tmp_path), name="tiny")
+    score = tf.saved_model.load(path).signatures["score"]
+    # The PTB test set, as line-aligned chunks scored one by one.
+    with open(os.path.join(ptb_dir, "ptb.test.txt"), encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    total, count = 0.0, 0
+    for start in range(0, len(lines), 500):
+        chunk = "\n".join(lines[start : start + 500])
+        scored = score(sentences=tf.constant([chunk]))
+        total += float(scored["log_likelihood"].numpy()[0])
+        count += int(scored["token_count"].numpy()[0])
+    assert count == 82430
+    assert math.exp(-total / count) == pytest.approx(
         results["test_perplexity"], rel=1e-3
     )
 

@@ -88,10 +88,6 @@ def test_matches_keras_lstm_outputs_states_and_gradients(
         )
         value_diff = max_abs_difference(our_values, keras_values)
         gradient_diff = max_abs_difference(our_grads, keras_grads)
-        print(
-            f"max |diff| outputs/states {value_diff:.3g}, "
-            f"gradients {gradient_diff:.3g}"
-        )
         assert value_diff <= TOLERANCE
         assert gradient_diff <= TOLERANCE
         assert len(our_grads) == 3

@@ -16,16 +16,23 @@ import keras
 
 import keras_lstm_scratch  # noqa: F401 (registers the custom layers)
 from keras_lstm_scratch.data import Vocabulary
+from keras_lstm_scratch.errors import MissingInputError
 from keras_lstm_scratch.export import export_for_serving
+from training.cli import reports_input_errors
 
 
 def load_run(run_dir):
-    """Returns `(model, vocabulary)` of a finished training run."""
+    """Returns `(model, vocabulary)` of a finished training run.
+
+    Raises:
+        MissingInputError: if `run_dir` lacks `best.keras` or
+            `vocabulary.json`.
+    """
     model_path = os.path.join(run_dir, "best.keras")
     vocabulary_path = os.path.join(run_dir, "vocabulary.json")
     for path in (model_path, vocabulary_path):
         if not os.path.isfile(path):
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{path} not found: --run must be a training run directory "
                 "(python -m training.train --output-dir ...)."
             )
@@ -42,6 +49,7 @@ def export_run(run_dir, export_root="saved_models", name=None, version=None):
     )
 
 
+@reports_input_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m training.export", description=__doc__.split("\n")[0]
@@ -60,12 +68,7 @@ def main(argv=None):
     )
     parser.add_argument("--export-root", default="saved_models")
     args = parser.parse_args(argv)
-    try:
-        path = export_run(args.run, args.export_root, args.name, args.version)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(path)
+    print(export_run(args.run, args.export_root, args.name, args.version))
     return 0
 
 

@@ -9,15 +9,42 @@ same function built from the run); the same `--seed` gives the same text.
 """
 
 import argparse
+import os
 import sys
 
 import tensorflow as tf
+
+from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+from keras_lstm_scratch.serving import MAX_GENERATED_TOKENS
+from training.cli import reports_input_errors
+
+
+def load_generate_signature(saved_model_dir):
+    """The `generate` signature of an exported version folder.
+
+    Raises:
+        MissingInputError: if the folder holds no SavedModel.
+        InvalidInputError: if the SavedModel has no `generate` signature.
+    """
+    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise MissingInputError(
+            f"{saved_model_dir} holds no saved_model.pb: --saved-model must "
+            "be an exported version folder, e.g. saved_models/NAME/1 "
+            "(python -m training.export)."
+        )
+    signatures = tf.saved_model.load(saved_model_dir).signatures
+    if "generate" not in signatures:
+        raise InvalidInputError(
+            f"{saved_model_dir} has no 'generate' signature (it has "
+            f"{sorted(signatures)}); export it with python -m training.export."
+        )
+    return signatures["generate"]
 
 
 def generate_function(run_dir=None, saved_model_dir=None):
     """The `generate` function of a run or of an exported SavedModel."""
     if saved_model_dir:
-        return tf.saved_model.load(saved_model_dir).signatures["generate"]
+        return load_generate_signature(saved_model_dir)
     from keras_lstm_scratch.serving import LanguageModelServer
     from training.export import load_run
 
@@ -26,6 +53,20 @@ def generate_function(run_dir=None, saved_model_dir=None):
     return lambda **inputs: function(**inputs)
 
 
+def check_arguments(args):
+    """Rejects values the signature would silently clip or reinterpret."""
+    if not 0 <= args.max_tokens <= MAX_GENERATED_TOKENS:
+        raise InvalidInputError(
+            f"--max-tokens {args.max_tokens}: give 0 to {MAX_GENERATED_TOKENS}."
+        )
+    if args.top_k < 0:
+        raise InvalidInputError(
+            f"--top-k {args.top_k}: give 0 (sample from every word) or a "
+            "positive number of most likely words."
+        )
+
+
+@reports_input_errors
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m training.generate", description=__doc__.split("\n")[0]
@@ -34,7 +75,12 @@ def main(argv=None):
     source.add_argument("--run", help="training run directory")
     source.add_argument("--saved-model", help="exported version folder")
     parser.add_argument("--prompt", default="", help="text to continue")
-    parser.add_argument("--max-tokens", type=int, default=50)
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=50,
+        help=f"words to generate, 0 to {MAX_GENERATED_TOKENS}",
+    )
     parser.add_argument(
         "--temperature",
         type=float,
@@ -49,6 +95,7 @@ def main(argv=None):
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    check_arguments(args)
     generate = generate_function(args.run, args.saved_model)
     outputs = generate(
         prompts=tf.constant([args.prompt]),

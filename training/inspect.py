@@ -30,6 +30,7 @@ from keras_lstm_scratch.gradient_flow import (
     gradient_ratio,
     hidden_state_gradient_norms,
 )
+from training.cli import reports_input_errors
 from training.config import load_config
 from training.export import load_run
 from training.plots import (
@@ -88,9 +89,11 @@ def run_gradients(args):
     write_gradient_csv(
         norms, os.path.join(args.output_dir, "gradient-flow.csv")
     )
+    layers = "layer" if config.num_layers == 1 else "layers"
     plot_gradient_flow(
         {label: values[0] for label, values in norms.items()},
         os.path.join(args.output_dir, "gradient-flow.png"),
+        f"{config.num_layers} {layers}, {config.hidden_units} units",
     )
     ratios = {
         label: float(gradient_ratio(values, FAR, NEAR)[0])
@@ -205,16 +208,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@reports_input_errors
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        if args.command == "gradients":
-            run_gradients(args)
-        else:
-            run_gates(args)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    if args.command == "gradients":
+        run_gradients(args)
+    else:
+        run_gates(args)
     return 0
 
 

@@ -35,12 +35,13 @@ def plot_curves(history, path, title=""):
     plt.close(figure)
 
 
-def plot_gradient_flow(norms_by_label, path):
+def plot_gradient_flow(norms_by_label, path, model_size):
     """`||d loss / d h_t||` against distance from the loss, log scale.
 
     Args:
         norms_by_label: `{label: (time,) norms}`, time step order.
         path: Output PNG path.
+        model_size: For the title, e.g. `"1 layer, 100 units"`.
     """
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
     for label, norms in norms_by_label.items():
@@ -53,7 +54,7 @@ def plot_gradient_flow(norms_by_label, path):
     axis.set_ylabel("mean ||d loss / d h_t||")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
-    axis.set_title("How far back the gradient reaches (1 layer, 100 units)")
+    axis.set_title(f"How far back the gradient reaches ({model_size})")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

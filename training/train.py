@@ -1,6 +1,6 @@
 """Train an LSTM language model with `model.fit` and report test perplexity.
 
-    python -m training.train --preset book-rnnlm --data-dir ../shared/data/ptb
+    python -m training.train --preset book-rnnlm [--data-dir DIR]
 
 Every run writes into its output directory: `config.json`,
 `vocabulary.json`, `history.csv`, `tensorboard/`, `best.keras`,
@@ -53,6 +53,7 @@ from keras_lstm_scratch.distribution import (
     per_replica_batch_size,
     shard_by_batch_slices,
 )
+from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.gate_probe import GateHistograms
 from training.callbacks import (
     BestModelCheckpoint,
@@ -64,6 +65,7 @@ from training.callbacks import (
     TimeBudget,
     TrainingDivergedError,
 )
+from training.cli import reports_input_errors
 from training.config import (
     PRESETS,
     load_config,
@@ -180,6 +182,15 @@ def evaluate_single_stream(config, model, ids, vocab_size):
     return evaluate_token_nll(twin, windows)
 
 
+def training_windows(corpus, batch_size, seq_len):
+    """The training split's TBPTT dataset; a too-short text names its file."""
+    try:
+        return tbptt_dataset(corpus.train, batch_size, seq_len)
+    except InvalidInputError as error:
+        source = corpus.sources.get("train", "The training text")
+        raise InvalidInputError(f"{source}: {error}") from None
+
+
 def gate_histograms(config, corpus, run_dir):
     """`[GateHistograms]` on the first validation window (LSTM models)."""
     if config.rnn_cell != "lstm":
@@ -203,7 +214,7 @@ def prepare_output_dir(output_dir, config):
             changed = sorted(
                 k for k in resolved if previous.get(k) != resolved[k]
             )
-            raise ValueError(
+            raise InvalidInputError(
                 f"{output_dir} holds a run with a different config "
                 f"(differs in {changed}). Use another --output-dir, or delete "
                 "it to start over."
@@ -269,7 +280,7 @@ def run(
     """
     strategy = strategy or tf.distribute.get_strategy()
     if is_multi_worker(strategy) and config.time_budget_minutes > 0:
-        raise ValueError(
+        raise InvalidInputError(
             "time_budget_minutes needs every worker to stop after the same "
             "epoch, which their own clocks cannot promise; set "
             "time_budget_minutes=0 or --epochs for a multi-worker run."
@@ -278,11 +289,13 @@ def run(
     with files_directory(output_dir, strategy) as write_dir:
         keras.utils.set_random_seed(config.seed)
         wall_start = time.perf_counter()
-        prepare_output_dir(write_dir, config)
+        # The data is checked before the run directory is made, so that a
+        # mistake in it leaves no run behind to clash with the fixed command.
         corpus = load_corpus(config, data_dir)
-        corpus.vocabulary.save(os.path.join(write_dir, "vocabulary.json"))
         batch_size, seq_len = config.batch_size, config.seq_len
-        train_data = tbptt_dataset(corpus.train, batch_size, seq_len)
+        train_data = training_windows(corpus, batch_size, seq_len)
+        prepare_output_dir(write_dir, config)
+        corpus.vocabulary.save(os.path.join(write_dir, "vocabulary.json"))
         valid_data = tbptt_dataset(corpus.valid, batch_size, seq_len, pad=True)
         tokens_per_epoch = int(train_data.cardinality()) * batch_size * seq_len
         train_data = shard_by_batch_slices(train_data)
@@ -427,18 +440,15 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@reports_input_errors
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        overrides = parse_overrides(args.overrides)
-        if args.epochs is not None:
-            overrides["epochs"] = args.epochs
-        config = resolve_config(args.preset, overrides)
-        strategy = make_strategy(args.strategy, tpu=args.tpu)
-        per_replica_batch_size(config.batch_size, strategy)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    overrides = parse_overrides(args.overrides)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    config = resolve_config(args.preset, overrides)
+    strategy = make_strategy(args.strategy, tpu=args.tpu)
+    per_replica_batch_size(config.batch_size, strategy)
     output_dir = args.output_dir or os.path.join("runs", args.preset)
     try:
         run(

@@ -28,6 +28,7 @@ the padded positions get weight 0, so each token is counted exactly once.
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.validation import check_positive_int
 
 
@@ -49,8 +50,8 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
         targets, 0 for padding).
 
     Raises:
-        ValueError: if the stream cannot fill one window (training) or has
-            fewer than 2 tokens (evaluation).
+        InvalidInputError: (a `ValueError`) if the stream cannot fill one
+            window (training) or has fewer than 2 tokens (evaluation).
     """
     batch_size = check_positive_int("batch_size", batch_size)
     seq_len = check_positive_int("seq_len", seq_len)
@@ -63,7 +64,7 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
     window_tokens = batch_size * seq_len
     if pad:
         if num_pairs < 1:
-            raise ValueError(
+            raise InvalidInputError(
                 f"A corpus of {len(ids)} tokens has nothing to predict; "
                 "evaluation needs at least 2 tokens."
             )
@@ -71,11 +72,11 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
         row_length = -(-row_length // seq_len) * seq_len
     else:
         if num_pairs < window_tokens:
-            raise ValueError(
-                f"The training corpus has {len(ids)} tokens, shorter than one "
-                f"batch window of batch_size * seq_len + 1 = "
-                f"{window_tokens + 1}. Use a smaller batch_size or seq_len, "
-                "or more text."
+            raise InvalidInputError(
+                f"{len(ids)} tokens (words and <eos>) cannot fill one "
+                f"training window of batch_size * seq_len + 1 = "
+                f"{window_tokens + 1} tokens. Use more text, or a smaller "
+                "batch_size or seq_len."
             )
         row_length = (num_pairs // window_tokens) * seq_len
     used = min(num_pairs, row_length * batch_size)

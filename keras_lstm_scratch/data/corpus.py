@@ -7,6 +7,7 @@ import numpy as np
 
 from keras_lstm_scratch.data.text_files import line_tokens, read_tokens
 from keras_lstm_scratch.data.vocabulary import Vocabulary
+from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 SPLITS = ("train", "valid", "test")
 
@@ -20,12 +21,15 @@ class Corpus:
         valid: int32 ids `(num_valid_tokens,)`.
         test: int32 ids `(num_test_tokens,)`.
         vocabulary: The `Vocabulary` the ids index.
+        sources: Optional `{split: where it came from}` (a file path or a
+            TFDS split), for messages about a split's text.
     """
 
     train: np.ndarray
     valid: np.ndarray
     test: np.ndarray
     vocabulary: Vocabulary
+    sources: dict = dataclasses.field(default_factory=dict)
 
     def split(self, name):
         """Returns the ids of split `name` (`train`, `valid` or `test`)."""
@@ -36,21 +40,27 @@ class Corpus:
         return getattr(self, name)
 
 
-def corpus_from_token_lists(token_lists, max_vocab_size=None, vocabulary=None):
-    """Encodes `{split: tokens}` with a vocabulary built from `train`."""
+def corpus_from_token_lists(
+    token_lists, max_vocab_size=None, vocabulary=None, sources=None
+):
+    """Encodes `{split: tokens}` with a vocabulary built from `train`.
+
+    `sources` (`{split: file or TFDS split}`) is kept for messages.
+    """
     if vocabulary is None:
         vocabulary = Vocabulary.from_tokens(
             token_lists["train"], max_size=max_vocab_size
         )
     ids = {name: vocabulary.encode(token_lists[name]) for name in SPLITS}
-    return Corpus(vocabulary=vocabulary, **ids)
+    return Corpus(vocabulary=vocabulary, sources=dict(sources or {}), **ids)
 
 
 def split_paths(directory, pattern="{split}.txt"):
     """Returns `{split: path}` for the three files in `directory`.
 
     Raises:
-        FileNotFoundError: naming every missing split file.
+        MissingInputError: (a `FileNotFoundError`) naming every missing
+            split file.
     """
     paths = {
         name: os.path.join(directory, pattern.format(split=name))
@@ -58,7 +68,7 @@ def split_paths(directory, pattern="{split}.txt"):
     }
     missing = [path for path in paths.values() if not os.path.isfile(path)]
     if missing:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"Missing corpus split file(s) in {directory}: {missing}. "
             f"Expected {sorted(os.path.basename(p) for p in paths.values())}."
         )
@@ -83,7 +93,9 @@ def load_text_corpus(directory, max_vocab_size=10000, pattern="{split}.txt"):
     """
     paths = split_paths(directory, pattern)
     tokens = {name: read_tokens(path) for name, path in paths.items()}
-    return corpus_from_token_lists(tokens, max_vocab_size=max_vocab_size)
+    return corpus_from_token_lists(
+        tokens, max_vocab_size=max_vocab_size, sources=paths
+    )
 
 
 def load_tfds_corpus(
@@ -97,7 +109,8 @@ def load_tfds_corpus(
     """Loads any TensorFlow Datasets text dataset as a corpus.
 
     Every example's `text_key` field is split into lines and words; each
-    line ends with `<eos>`, as for text files.
+    line ends with `<eos>`, as for text files. `ptb_mikolov`, this
+    package's Penn Treebank builder (`tfds_ptb.py`), is registered first.
 
     Args:
         name: TFDS dataset name, e.g. `"tiny_shakespeare"` or `"ptb_mikolov"`.
@@ -110,23 +123,36 @@ def load_tfds_corpus(
 
     Returns:
         A `Corpus`.
+
+    Raises:
+        MissingInputError: for a dataset name TFDS does not know.
+        InvalidInputError: for a missing text feature or an empty split.
     """
     import tensorflow_datasets as tfds
+
+    from keras_lstm_scratch.data import tfds_ptb  # noqa: F401 (registers it)
 
     split_names = split_names or {
         "train": "train",
         "valid": "validation",
         "test": "test",
     }
-    tokens = {}
+    tokens, sources = {}, {}
     for split, tfds_split in split_names.items():
-        dataset = tfds.load(
-            name, split=tfds_split, data_dir=data_dir, download=download
-        )
+        try:
+            dataset = tfds.load(
+                name, split=tfds_split, data_dir=data_dir, download=download
+            )
+        except tfds.core.DatasetNotFoundError:
+            raise MissingInputError(
+                f"TFDS has no dataset {name!r}; tfds.list_builders() names "
+                "those it has."
+            ) from None
+        sources[split] = f"TFDS {name} split {tfds_split!r}"
         words = []
         for example in tfds.as_numpy(dataset):
             if text_key not in example:
-                raise ValueError(
+                raise InvalidInputError(
                     f"TFDS dataset {name!r} has no feature {text_key!r}; "
                     f"its features are {sorted(example)}. Pass text_key=..."
                 )
@@ -134,8 +160,10 @@ def load_tfds_corpus(
             for line in text.splitlines():
                 words.extend(line_tokens(line))
         if not words:
-            raise ValueError(
+            raise InvalidInputError(
                 f"TFDS dataset {name!r} split {tfds_split!r} holds no words."
             )
         tokens[split] = words
-    return corpus_from_token_lists(tokens, max_vocab_size=max_vocab_size)
+    return corpus_from_token_lists(
+        tokens, max_vocab_size=max_vocab_size, sources=sources
+    )

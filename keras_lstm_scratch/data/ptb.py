@@ -4,15 +4,17 @@ import hashlib
 import os
 import shutil
 import tempfile
+import urllib.error
 import urllib.request
 
 from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
 from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
 PTB_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
 PTB_FILES = {split: f"ptb.{split}.txt" for split in SPLITS}
-PTB_SHA256 = {  # as in ../shared/data/ptb/SHA256SUMS
+PTB_SHA256 = {  # the SHA256SUMS published with Mikolov's split
     "ptb.train.txt": (
         "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"
     ),
@@ -23,7 +25,7 @@ PTB_SHA256 = {  # as in ../shared/data/ptb/SHA256SUMS
         "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"
     ),
 }
-# A local copy of the three files (e.g. ../shared/data/ptb in CI).
+# A local copy of the three files, used instead of the download.
 DATA_DIR_ENV = "KERAS_LSTM_SCRATCH_PTB_DIR"
 # Root of the download cache; default ~/.cache/keras_lstm_scratch.
 CACHE_DIR_ENV = "KERAS_LSTM_SCRATCH_CACHE"
@@ -38,12 +40,28 @@ def sha256_of(path):
     return digest.hexdigest()
 
 
+def verify_ptb_file(path, want):
+    """Checks that the file at `path` has the SHA-256 `want`.
+
+    Raises:
+        InvalidInputError: (a `ValueError`) naming the file and both hashes.
+    """
+    got = sha256_of(path)
+    if got != want:
+        raise InvalidInputError(
+            f"SHA-256 mismatch for {path}: expected {want}, got {got}. The "
+            "file is corrupt or not Mikolov's PTB split; put the original "
+            "files there, or remove them to download PTB."
+        )
+
+
 def verify_ptb_directory(directory, expected=None):
     """Checks that `directory` holds the three PTB files with the known hashes.
 
     Raises:
-        FileNotFoundError: naming the missing split files.
-        ValueError: naming a file whose SHA-256 differs from the expected.
+        MissingInputError: (a `FileNotFoundError`) naming the missing files.
+        InvalidInputError: (a `ValueError`) naming a file whose SHA-256
+            differs from the expected.
     """
     expected = expected or PTB_SHA256
     missing = [
@@ -52,18 +70,12 @@ def verify_ptb_directory(directory, expected=None):
         if not os.path.isfile(os.path.join(directory, name))
     ]
     if missing:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"PTB directory {directory} lacks {missing}; it must hold "
             f"{sorted(expected)}."
         )
     for name, want in expected.items():
-        got = sha256_of(os.path.join(directory, name))
-        if got != want:
-            raise ValueError(
-                f"SHA-256 mismatch for {os.path.join(directory, name)}: "
-                f"expected {want}, got {got}. The file is corrupt or not "
-                "Mikolov's PTB split; delete it and download again."
-            )
+        verify_ptb_file(os.path.join(directory, name), want)
 
 
 def default_cache_dir():
@@ -82,6 +94,10 @@ def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
 
     Returns:
         The directory holding the verified files.
+
+    Raises:
+        MissingInputError: if a file cannot be downloaded (no connection,
+            or the server refused it).
     """
     expected = expected or PTB_SHA256
     cache_root = cache_dir or default_cache_dir()
@@ -96,16 +112,28 @@ def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
     staging = tempfile.mkdtemp(prefix=".ptb-download-", dir=cache_root)
     try:
         for name in expected:
-            url = base_url + name
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                with open(os.path.join(staging, name), "wb") as handle:
-                    shutil.copyfileobj(response, handle)
+            fetch(base_url + name, os.path.join(staging, name), timeout)
         verify_ptb_directory(staging, expected)
         os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
+
+
+def fetch(url, path, timeout):
+    """Downloads `url` to `path`; a failure names the URL and the way out."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            with open(path, "wb") as handle:
+                shutil.copyfileobj(response, handle)
+    except (urllib.error.URLError, TimeoutError) as error:
+        reason = getattr(error, "reason", error)
+        raise MissingInputError(
+            f"Could not download {url} ({reason}). Check the connection, or "
+            f"pass --data-dir (or set {DATA_DIR_ENV}) to a folder that holds "
+            f"{', '.join(PTB_FILES.values())}."
+        ) from None
 
 
 def resolve_ptb_directory(data_dir=None, download=True, cache_dir=None):
@@ -141,8 +169,8 @@ def load_ptb(data_dir=None, download=True, cache_dir=None):
         test 82,430 tokens.
     """
     directory = resolve_ptb_directory(data_dir, download, cache_dir)
-    tokens = {
-        split: read_tokens(os.path.join(directory, PTB_FILES[split]))
-        for split in SPLITS
+    paths = {
+        split: os.path.join(directory, PTB_FILES[split]) for split in SPLITS
     }
-    return corpus_from_token_lists(tokens)
+    tokens = {split: read_tokens(path) for split, path in paths.items()}
+    return corpus_from_token_lists(tokens, sources=paths)

@@ -1,21 +1,21 @@
 """A TensorFlow Datasets builder for Penn Treebank (Mikolov's split).
 
-Importing this module registers `ptb_mikolov`:
+Importing this module registers `ptb_mikolov` (`load_tfds_corpus` and
+`--set corpus=tfds:ptb_mikolov` do it for you):
 
 ```python
 import tensorflow_datasets as tfds
 import keras_lstm_scratch.data.tfds_ptb  # noqa: F401 (registers the builder)
 
-train = tfds.load(
-    "ptb_mikolov", split="train", data_dir="/tmp/tfds",
-    download_and_prepare_kwargs={"download_config":
-        tfds.download.DownloadConfig(manual_dir="../shared/data/ptb")},
-)
+train = tfds.load("ptb_mikolov", split="train")
 ```
 
-Each example is one sentence: `{"text": "the words of one line"}`. With
-no manual directory the files are downloaded from the book's location and
-verified against the known SHA-256 values.
+Each example is one sentence: `{"text": "the words of one line"}`. As
+for any TFDS dataset with manual files, `ptb.train.txt`, `ptb.valid.txt`
+and `ptb.test.txt` placed in the manual directory (`DATA_DIR/downloads/
+manual/` by default, or `DownloadConfig(manual_dir=...)`) are used as they
+are; otherwise they are downloaded from the book's location. Either way
+each file is checked against its known SHA-256 before it is read.
 """
 
 import os
@@ -24,8 +24,9 @@ import tensorflow_datasets as tfds
 
 from keras_lstm_scratch.data.ptb import (
     PTB_FILES,
+    PTB_SHA256,
     PTB_URL,
-    verify_ptb_directory,
+    verify_ptb_file,
 )
 
 TFDS_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -52,12 +53,14 @@ class PtbMikolov(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager):
-        manual_dir = getattr(dl_manager, "_manual_dir", None)
+        try:
+            manual_dir = os.fspath(dl_manager.manual_dir)
+        except AssertionError:  # TFDS's answer for a missing or empty folder
+            manual_dir = None
         if manual_dir and all(
             os.path.isfile(os.path.join(manual_dir, name))
             for name in PTB_FILES.values()
         ):
-            verify_ptb_directory(os.fspath(manual_dir))
             paths = {
                 split: os.path.join(manual_dir, name)
                 for split, name in PTB_FILES.items()
@@ -66,6 +69,8 @@ class PtbMikolov(tfds.core.GeneratorBasedBuilder):
             paths = dl_manager.download(
                 {split: PTB_URL + name for split, name in PTB_FILES.items()}
             )
+        for split, path in paths.items():
+            verify_ptb_file(os.fspath(path), PTB_SHA256[PTB_FILES[split]])
         return {
             TFDS_SPLITS[split]: self._generate_examples(os.fspath(path))
             for split, path in paths.items()
