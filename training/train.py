@@ -287,7 +287,6 @@ def run(
         )
     per_replica = per_replica_batch_size(config.batch_size, strategy)
     with files_directory(output_dir, strategy) as write_dir:
-        keras.utils.set_random_seed(config.seed)
         wall_start = time.perf_counter()
         # The data is checked before the run directory is made, so that a
         # mistake in it leaves no run behind to clash with the fixed command.
@@ -301,6 +300,9 @@ def run(
         train_data = shard_by_batch_slices(train_data)
         valid_data = shard_by_batch_slices(valid_data)
 
+        # Seeded after loading: a TFDS corpus draws random numbers while it
+        # loads, and the model must start the same whatever the source.
+        keras.utils.set_random_seed(config.seed)
         with strategy.scope():
             model = build_model(config, len(corpus.vocabulary), per_replica)
         state = RunRecorder.load_state(output_dir)
