@@ -82,11 +82,16 @@ def test_an_empty_split_file(corpus, tmp_path):
 
 def test_a_file_that_is_not_utf8(corpus, tmp_path):
     directory, paths = corpus
+    with open(paths["train"], "rb") as handle:
+        bad_line = len(handle.readlines()) + 1
     with open(paths["train"], "ab") as handle:
         handle.write(b"caf\xe9 au lait\n")
     completed = train_on(directory, tmp_path / "run")
     assert_one_error_line(
-        completed, paths["train"], "line 701: invalid UTF-8", "Re-encode"
+        completed,
+        paths["train"],
+        f"line {bad_line}: invalid UTF-8",
+        "Re-encode",
     )
 
 
