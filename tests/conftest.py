@@ -28,11 +28,14 @@ def find_ptb():
     try:
         return ptb.resolve_ptb_directory(download=False), None
     except InputError as error:
-        where = os.environ.get(ptb.DATA_DIR_ENV) or "the download cache"
+        if os.environ.get(ptb.DATA_DIR_ENV):
+            return None, f"{ptb.DATA_DIR_ENV}: {error}"
+        cache = os.path.join(ptb.default_cache_dir(), "ptb")
         return None, (
-            f"Penn Treebank not found in {where} ({error}); set "
-            f"{ptb.DATA_DIR_ENV} to a folder with ptb.{{train,valid,test}}"
-            ".txt, or run make train once with internet to download it"
+            f"Penn Treebank not found: {ptb.DATA_DIR_ENV} is not set and "
+            f"{cache} holds no download; set the variable to a folder with "
+            "ptb.{train,valid,test}.txt, or run make train once with "
+            "internet to download it"
         )
 
 
