@@ -41,11 +41,12 @@ def assert_one_error_line(completed, *fragments):
         assert fragment in lines[0]
 
 
+def train_tiny(*arguments):
+    return run_tool("training.train", "--preset", "tiny", *arguments)
+
+
 def train_on(corpus_dir, output_dir, *more):
-    return run_tool(
-        "training.train",
-        "--preset",
-        "tiny",
+    return train_tiny(
         "--output-dir",
         str(output_dir),
         "--set",
@@ -126,9 +127,7 @@ def test_an_output_dir_that_holds_another_run(corpus, tmp_path):
 def test_a_data_dir_whose_files_are_not_ptb(tmp_path):
     for split in ("train", "valid", "test"):
         (tmp_path / f"ptb.{split}.txt").write_text("not the treebank\n")
-    completed = run_tool(
-        "training.train", "--preset", "tiny", "--data-dir", str(tmp_path)
-    )
+    completed = train_tiny("--data-dir", str(tmp_path))
     assert_one_error_line(
         completed,
         "SHA-256 mismatch for " + str(tmp_path / "ptb.train.txt"),
@@ -141,10 +140,7 @@ def test_tfds_ptb_reads_the_manual_directory_and_verifies_it(tmp_path):
     manual.mkdir(parents=True)
     for split in ("train", "valid", "test"):
         (manual / f"ptb.{split}.txt").write_text("a tiny stand-in\n")
-    completed = run_tool(
-        "training.train",
-        "--preset",
-        "tiny",
+    completed = train_tiny(
         "--data-dir",
         str(tmp_path),
         "--output-dir",
@@ -159,14 +155,8 @@ def test_tfds_ptb_reads_the_manual_directory_and_verifies_it(tmp_path):
 
 
 def test_an_unknown_tfds_dataset(tmp_path):
-    completed = run_tool(
-        "training.train",
-        "--preset",
-        "tiny",
-        "--data-dir",
-        str(tmp_path),
-        "--set",
-        "corpus=tfds:no_such_corpus",
+    completed = train_tiny(
+        "--data-dir", str(tmp_path), "--set", "corpus=tfds:no_such_corpus"
     )
     assert_one_error_line(completed, "no_such_corpus", "list_builders")
 
