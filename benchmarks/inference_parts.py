@@ -43,7 +43,7 @@ def keras_parts(config):
     """`{part: callable}` for this package's model of `config`."""
     import tensorflow as tf
 
-    from keras_lstm_scratch.serving import model_parts
+    from keras_lstm_scratch.language_model import model_parts
 
     model = build_keras_model(config, "ours", jit=False, precision="float32")
     embedding, rnn_layers, projection = model_parts(model)

@@ -77,6 +77,16 @@ def build_keras_model(config, kind, jit, precision):
     or "kerashead" (`keras.layers.LSTM` under this package's output
     projection and loss: separates the loop's share from the head's).
     """
+    from training.model import global_dtype_policy
+
+    # The layers keep the policy they are built under; the global policy
+    # is restored afterwards, so the next system starts from float32.
+    with global_dtype_policy(precision):
+        return keras_model_of_kind(config, kind, jit)
+
+
+def keras_model_of_kind(config, kind, jit):
+    """`build_keras_model` under the policy it set."""
     import keras
 
     from keras_lstm_scratch import (
@@ -87,7 +97,6 @@ def build_keras_model(config, kind, jit, precision):
         build_language_model,
     )
 
-    keras.mixed_precision.set_global_policy(precision)
     if kind == "ours":
         model = build_language_model(
             config["vocab"],

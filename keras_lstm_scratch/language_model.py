@@ -1,11 +1,15 @@
-"""The stacked LSTM language model: token ids in, next-token logits out."""
+"""The stacked LSTM language model: token ids in, next-token logits out.
+
+`build_language_model` puts the parts together; `model_parts` takes a built
+model apart again into its embedding, RNN layers and output projection.
+"""
 
 import keras
 
+from keras_lstm_scratch.argument_checks import check_positive_int, check_rate
 from keras_lstm_scratch.output_projection import OutputProjection
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
-from keras_lstm_scratch.validation import check_positive_int, check_rate
 
 RNN_CELLS = ("lstm", "simple_rnn")
 
@@ -165,3 +169,46 @@ def build_language_model(
     else:
         logits = OutputProjection(vocab_size, name="output_projection")(x)
     return keras.Model(token_ids, logits, name=name)
+
+
+def model_parts(model):
+    """Splits a `build_language_model` model into what it is made of.
+
+    The serving functions, the gate probe and the gradient-flow probe run
+    these parts themselves (one step at a time, or with their own states).
+
+    Args:
+        model: A model from `build_language_model`.
+
+    Returns:
+        `(embedding, rnn_layers, projection)`; `projection` is a callable
+        from hidden vectors to logits (the tied embedding's reverse call, or
+        the `Dense` output layer).
+
+    Raises:
+        ValueError: if the model lacks an embedding or LSTM layers.
+    """
+    embedding, rnn_layers, dense = None, [], None
+    for layer in model.layers:
+        if isinstance(layer, (TiedEmbedding, keras.layers.Embedding)):
+            embedding = layer
+        elif isinstance(layer, keras.layers.RNN):
+            rnn_layers.append(layer)
+        elif isinstance(layer, keras.layers.Dense):
+            dense = layer
+    if embedding is None or not rnn_layers:
+        raise ValueError(
+            f"Model {model.name!r} is not a language model from "
+            "build_language_model: it needs an embedding and RNN layers; "
+            f"found layers {[layer.name for layer in model.layers]}."
+        )
+    if isinstance(embedding, TiedEmbedding):
+
+        def projection(hidden):
+            return embedding(hidden, reverse=True)
+
+    elif dense is not None:
+        projection = dense
+    else:
+        raise ValueError(f"Model {model.name!r} has no output projection.")
+    return embedding, rnn_layers, projection

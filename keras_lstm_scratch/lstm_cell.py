@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_lstm_scratch.validation import (
+from keras_lstm_scratch.argument_checks import (
     check_float_inputs,
     check_positive_int,
 )

@@ -160,6 +160,7 @@ class PerplexityCallback(keras.callbacks.Callback):
         super().__init__()
         self.validation_data = validation_data
         self.reset_states = reset_states
+        self._evaluator = None  # made for the model at the first pass
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
@@ -175,14 +176,89 @@ class PerplexityCallback(keras.callbacks.Callback):
 
     def evaluate_mean_nll(self, dataset):
         """Returns the token-weighted mean NLL of the model on `dataset`."""
-        mean_nll, _ = evaluate_token_nll(
-            self.model, dataset, reset_states=self.reset_states
-        )
+        if self._evaluator is None or self._evaluator.model is not self.model:
+            self._evaluator = TokenNLLEvaluator(self.model)
+        mean_nll, _ = self._evaluator(dataset, reset_states=self.reset_states)
         return mean_nll
+
+
+class TokenNLLEvaluator:
+    """Scores one model's token-weighted NLL, with its graph traced once.
+
+    The metric and the compiled scoring step are made when the evaluator
+    is, and every call reuses them: a validation pass per epoch does not
+    trace (or, with XLA, compile) again. `PerplexityCallback` keeps one
+    evaluator for its model; `evaluate_token_nll` makes a fresh one.
+
+    Args:
+        model: A model from token ids to logits. Under a `tf.distribute`
+            strategy (`model.distribute_strategy`) every replica scores its
+            own slice of each batch with its own states; the metric sums
+            over the replicas. Compiled with `jit_compile=True`, the
+            scoring step is compiled with XLA too.
+
+    Call arguments:
+        dataset: `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
+            batches, in stream order for a stateful model.
+        reset_states: Zero stateful RNN states before and after the pass.
+
+    Returns:
+        `(mean_nll, token_count)`: NLL per (weighted) token in nats, and
+        the (weighted) number of tokens counted. Perplexity is
+        `exp(mean_nll)`.
+
+    Raises:
+        ValueError: (from a call) if the dataset holds no tokens.
+
+    Example:
+
+    >>> evaluate = TokenNLLEvaluator(model)
+    >>> mean_nll, tokens = evaluate(valid_windows)
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.strategy = model.distribute_strategy
+        with self.strategy.scope():
+            self.metric = Perplexity()
+        jit_compile = bool(getattr(model, "jit_compile", False))
+
+        @tf.function(jit_compile=jit_compile)
+        def score(batch):
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+            self.metric.update_state(
+                y, self.model(x, training=False), sample_weight
+            )
+
+        @tf.function
+        def distributed_score(batch):
+            self.strategy.run(score, args=(batch,))
+
+        self._distributed_score = distributed_score
+
+    def __call__(self, dataset, reset_states=True):
+        self.metric.reset_state()
+        if reset_states:
+            reset_rnn_states(self.model)
+        for batch in self.strategy.experimental_distribute_dataset(dataset):
+            self._distributed_score(batch)
+        if reset_states:
+            reset_rnn_states(self.model)
+        count = float(ops.convert_to_numpy(self.metric.token_count))
+        if count == 0:
+            raise ValueError(
+                "The evaluation data gave no tokens to count; pass a non-empty "
+                "dataset."
+            )
+        total = float(ops.convert_to_numpy(self.metric.total_nll))
+        return total / count, count
 
 
 def evaluate_token_nll(model, dataset, reset_states=True):
     """Token-weighted mean negative log-likelihood of `model` on `dataset`.
+
+    A one-off `TokenNLLEvaluator(model)(dataset, reset_states)`; to score
+    the same model repeatedly, keep a `TokenNLLEvaluator`.
 
     Args:
         model: A model from token ids to logits.
@@ -197,34 +273,7 @@ def evaluate_token_nll(model, dataset, reset_states=True):
     Raises:
         ValueError: if the dataset holds no tokens.
     """
-    # Under a tf.distribute strategy every replica scores its own slice of
-    # each batch with its own states; the metric sums over replicas.
-    strategy = model.distribute_strategy
-    with strategy.scope():
-        metric = Perplexity()
-
-    @tf.function(jit_compile=bool(getattr(model, "jit_compile", False)))
-    def score(batch):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
-        metric.update_state(y, model(x, training=False), sample_weight)
-
-    @tf.function
-    def distributed_score(batch):
-        strategy.run(score, args=(batch,))
-
-    if reset_states:
-        reset_rnn_states(model)
-    for batch in strategy.experimental_distribute_dataset(dataset):
-        distributed_score(batch)
-    if reset_states:
-        reset_rnn_states(model)
-    count = float(ops.convert_to_numpy(metric.token_count))
-    if count == 0:
-        raise ValueError(
-            "The evaluation data gave no tokens to count; pass a non-empty "
-            "dataset."
-        )
-    return float(ops.convert_to_numpy(metric.total_nll)) / count, count
+    return TokenNLLEvaluator(model)(dataset, reset_states=reset_states)
 
 
 def _safe_exp(value):

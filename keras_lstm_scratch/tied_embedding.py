@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
+from keras_lstm_scratch.argument_checks import check_positive_int
 from keras_lstm_scratch.output_projection import project_with_bias
-from keras_lstm_scratch.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")

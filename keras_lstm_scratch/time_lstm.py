@@ -23,8 +23,8 @@ docs/speed.md measures what this gains over the generic loop and over
 import keras
 import tensorflow as tf
 
+from keras_lstm_scratch.argument_checks import check_float_inputs
 from keras_lstm_scratch.lstm_cell import LSTMCell
-from keras_lstm_scratch.validation import check_float_inputs
 
 CELL_ARGUMENTS = (
     "kernel_initializer",

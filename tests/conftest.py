@@ -61,7 +61,7 @@ def ptb_corpus(ptb_dir):
 def tiny_ptb_run(ptb_dir, tmp_path_factory):
     """The `tiny` preset trained on PTB for one epoch: (run_dir, results)."""
     from training.config import resolve_config
-    from training.train import run
+    from training.run import run
 
     run_dir = str(tmp_path_factory.mktemp("runs") / "tiny")
     results = run(resolve_config("tiny"), run_dir, data_dir=ptb_dir, verbose=0)

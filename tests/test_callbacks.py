@@ -6,10 +6,10 @@ import pytest
 from training.callbacks import (
     DivergenceGuard,
     EpochLine,
-    LearningRateSchedule,
     TimeBudget,
     TrainingDivergedError,
 )
+from training.learning_rate import EpochLearningRateDecay
 
 
 def model_with_rate(rate):
@@ -31,7 +31,7 @@ def rates_over_epochs(schedule, val_perplexities, rate=20.0):
 
 def test_plateau_divides_by_four_when_validation_does_not_improve():
     used = rates_over_epochs(
-        LearningRateSchedule("plateau", 4.0), [200, 150, 160, 140, 140, 130]
+        EpochLearningRateDecay("plateau", 4.0), [200, 150, 160, 140, 140, 130]
     )
     # 160 and the second 140 do not improve: the next epoch runs at /4.
     assert used == [20, 20, 20, 5, 5, 1.25]
@@ -40,7 +40,7 @@ def test_plateau_divides_by_four_when_validation_does_not_improve():
 def test_step_keeps_the_full_rate_for_decay_start_epochs():
     # Zaremba's small model: 4 epochs at 1.0, then halve every epoch.
     used = rates_over_epochs(
-        LearningRateSchedule("step", 2.0, decay_start_epoch=4),
+        EpochLearningRateDecay("step", 2.0, decay_start_epoch=4),
         [0] * 7,
         rate=1.0,
     )
@@ -48,7 +48,7 @@ def test_step_keeps_the_full_rate_for_decay_start_epochs():
 
 
 def test_plateau_without_validation_perplexity_says_what_is_missing():
-    schedule = LearningRateSchedule("plateau")
+    schedule = EpochLearningRateDecay("plateau")
     schedule.set_model(model_with_rate(1.0))
     with pytest.raises(ValueError, match="PerplexityCallback"):
         schedule.on_epoch_end(0, {})

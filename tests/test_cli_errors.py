@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from tests.small_corpus import write_small_corpus
-from training.config import resolve_config, save_config
+from training.config import resolve_config
+from training.run_directory import save_config
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from training.config import resolve_config
-from training.train import make_optimizer
+from training.model import make_optimizer
 
 GRADIENTS = [np.array([[3.0, 0.0], [0.0, 4.0]]), np.array([12.0, 0.0])]
 WEIGHTS = [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([0.5, -0.5])]

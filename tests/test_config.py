@@ -110,7 +110,7 @@ def test_cli_rejects_unknown_keys_before_training(tmp_path, capsys):
 
 
 def test_config_json_round_trips(tmp_path):
-    from training.config import save_config
+    from training.run_directory import save_config
 
     config = resolve_config("cpu-30min", {"epochs": 3})
     save_config(config, tmp_path / "config.json")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.test_train import read_history, train_command
-from training.callbacks import RunRecorder
+from training.run_directory import RunDirectory
 
 WORKER_TEMP = "keras-lstm-scratch-worker-*"  # non-chief write directories
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,12 +39,9 @@ import keras
 
 from keras_lstm_scratch import LSTMCell
 from keras_lstm_scratch.data import tbptt_dataset
-from keras_lstm_scratch.distribution import (
-    per_replica_batch_size,
-    shard_by_batch_slices,
-)
+from keras_lstm_scratch.distribution import shard_by_batch_slices
 from training.config import resolve_config
-from training.train import build_model
+from training.model import build_model
 
 jit_compile = sys.argv[1] == "jit"
 config = resolve_config(
@@ -77,10 +74,7 @@ class StepLosses(keras.callbacks.Callback):
 
 def train(strategy):
     keras.utils.set_random_seed(config.seed)
-    with strategy.scope():
-        model = build_model(
-            config, VOCAB, per_replica_batch_size(config.batch_size, strategy)
-        )
+    model = build_model(config, VOCAB, strategy)
     model.set_weights(initial)
     losses = StepLosses()
     model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=[losses])
@@ -88,7 +82,7 @@ def train(strategy):
 
 
 keras.utils.set_random_seed(config.seed)
-initial = build_model(config, VOCAB).get_weights()
+initial = build_model(config, VOCAB, tf.distribute.get_strategy()).get_weights()
 one_device = train(tf.distribute.get_strategy())
 mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 mirrored = train(mirrored_strategy)
@@ -274,7 +268,7 @@ def test_killing_a_worker_and_restarting_both_resumes_from_the_backup(
     deadline = time.monotonic() + 300
     state = None
     while time.monotonic() < deadline and workers[1].poll() is None:
-        state = RunRecorder.load_state(output_dir)
+        state = RunDirectory(output_dir).load_backup()
         if state is not None and state["epoch"] >= 1:
             break
         time.sleep(0.05)
@@ -284,7 +278,7 @@ def test_killing_a_worker_and_restarting_both_resumes_from_the_backup(
     workers[0].send_signal(signal.SIGKILL)  # its peer is stuck: restart both
     for worker in workers:
         worker.communicate()
-    done_before_kill = RunRecorder.load_state(output_dir)["epoch"]
+    done_before_kill = RunDirectory(output_dir).load_backup()["epoch"]
     assert 1 <= done_before_kill < 8
 
     outputs = finish(start_workers(small_corpus_dir, output_dir, 8, temp_dir))

@@ -11,12 +11,13 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import build_language_model
-from keras_lstm_scratch import export as export_module
-from keras_lstm_scratch.export import WARMUP_FILE, export_for_serving
+from keras_lstm_scratch.serving import WARMUP_FILE, export_for_serving
+from keras_lstm_scratch.serving import saved_model as export_module
 from tests.test_train import small_config
 from training import export as export_cli
 from training import generate as generate_cli
-from training.train import run
+from training.run import run
+from training.run_directory import RunDirectory
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def small_run(small_corpus_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def run_parts(small_run):
     run_dir, results = small_run
-    model, vocabulary = export_cli.load_run(run_dir)
+    model, vocabulary = RunDirectory(run_dir).load_finished()
     with open(os.path.join(run_dir, "config.json")) as handle:
         config = json.load(handle)
     # A stateless twin of the trained model, for reference outputs.
@@ -447,4 +448,4 @@ def test_export_and_generate_command_lines(run_parts, tmp_path, capsys):
 
 def test_load_run_names_a_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="best.keras"):
-        export_cli.load_run(str(tmp_path))
+        RunDirectory(str(tmp_path)).load_finished()

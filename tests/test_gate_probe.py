@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import build_language_model
-from keras_lstm_scratch.gate_probe import GateHistograms, trace_gates
+from keras_lstm_scratch.inspection import GateHistograms, trace_gates
 
 VOCAB, UNITS = 11, 4
 

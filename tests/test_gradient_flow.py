@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_lstm_scratch import build_language_model
-from keras_lstm_scratch.gradient_flow import (
+from keras_lstm_scratch.inspection import (
     gradient_ratio,
     hidden_state_gradient_norms,
 )

@@ -22,7 +22,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # One step of SGD (learning rate 1, global clip norm 1) on w = [1, 1] under
 # MirroredStrategy on two logical CPUs; replica 0's gradient is [3, 0] and
-# replica 1's [0, 4]. Prints the updated w for ClippedSGD and stock SGD.
+# replica 1's [0, 4]. Prints the updated w for GlobalBatchClippedSGD and
+# stock SGD.
 TWO_REPLICA_CLIPPING = r"""
 import json
 import tensorflow as tf
@@ -33,7 +34,7 @@ tf.config.set_logical_device_configuration(
 )
 import keras
 
-from keras_lstm_scratch import ClippedSGD
+from keras_lstm_scratch import GlobalBatchClippedSGD
 
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 GRADIENTS = [[3.0, 0.0], [0.0, 4.0]]
@@ -59,7 +60,10 @@ def one_step(optimizer_class):
 
 
 print("RESULT " + json.dumps(
-    {"clipped": one_step(ClippedSGD), "stock": one_step(keras.optimizers.SGD)}
+    {
+        "clipped": one_step(GlobalBatchClippedSGD),
+        "stock": one_step(keras.optimizers.SGD),
+    }
 ))
 """
 
@@ -76,10 +80,11 @@ def test_clipped_sgd_clips_the_summed_gradient_of_two_replicas():
     assert completed.returncode == 0, completed.stderr[-3000:]
     line = completed.stdout.splitlines()[-1]
     result = json.loads(line.removeprefix("RESULT "))
-    # ClippedSGD: the sum [3, 4] has norm 5, clipped to [0.6, 0.8].
+    # GlobalBatchClippedSGD: the sum [3, 4] has norm 5, clipped to [0.6, 0.8].
     np.testing.assert_allclose(result["clipped"], [0.4, 0.2], atol=1e-6)
     # Keras clips each replica's share to norm 1 first: [1, 0] + [0, 1].
-    # If this changes, Keras moved its clipping and ClippedSGD needs review.
+    # If this changes, Keras moved its clipping and GlobalBatchClippedSGD
+    # needs review.
     np.testing.assert_allclose(result["stock"], [0.0, 0.0], atol=1e-6)
 
 

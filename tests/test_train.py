@@ -12,9 +12,10 @@ import keras
 import numpy as np
 import pytest
 
-from training.callbacks import RunRecorder, TrainingDivergedError
+from training.callbacks import TrainingDivergedError
 from training.config import resolve_config
-from training.train import run
+from training.run import run
+from training.run_directory import RunDirectory
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {
@@ -186,7 +187,7 @@ def test_divergence_stops_with_a_clear_error_and_keeps_good_weights(
             verbose=0,
             extra_callbacks=[PoisonWeights(at_epoch=1)],
         )
-    state = RunRecorder.load_state(output_dir)
+    state = RunDirectory(output_dir).load_backup()
     assert state["epoch"] == 1
     model = keras.models.load_model(os.path.join(output_dir, "best.keras"))
     assert all(
@@ -230,7 +231,7 @@ def test_a_killed_run_resumes_losing_at_most_the_current_epoch(
     deadline = time.monotonic() + 240
     state = None
     while time.monotonic() < deadline and process.poll() is None:
-        state = RunRecorder.load_state(output_dir)
+        state = RunDirectory(output_dir).load_backup()
         if state is not None and state["epoch"] >= 2:
             break
         time.sleep(0.05)
@@ -238,7 +239,7 @@ def test_a_killed_run_resumes_losing_at_most_the_current_epoch(
     time.sleep(0.5)  # into the next epoch
     process.send_signal(signal.SIGKILL)
     process.wait()
-    done_before_kill = RunRecorder.load_state(output_dir)["epoch"]
+    done_before_kill = RunDirectory(output_dir).load_backup()["epoch"]
     assert 2 <= done_before_kill < 5
 
     resumed = subprocess.run(

@@ -1,75 +1,23 @@
-"""Callbacks of the training application: schedule, guard, log, backup."""
+"""The run's callbacks, each owning one side effect of an epoch.
 
-import csv
-import json
+`EpochTimer` (training seconds), `DivergenceGuard` (stop at a NaN),
+`EpochLine` (the printed table), `BestModelCheckpoint` (`best.keras`),
+`TimeBudget` (stop before the budget runs out) and `RunRecorder`
+(`history.csv` and the backup). The learning-rate rule is in
+`learning_rate.py`; the files themselves are the run directory's.
+"""
+
 import math
-import os
 import time
 
 import keras
 import numpy as np
 
-from training.files import write_atomically
+from training.run_directory import HISTORY_COLUMNS
 
 
 class TrainingDivergedError(RuntimeError):
     """Raised when the training loss stops being finite."""
-
-
-class LearningRateSchedule(keras.callbacks.Callback):
-    """The book's and Zaremba's learning-rate rules; logs `lr` each epoch.
-
-    - `"plateau"` (the book, PyTorch's example): after an epoch whose
-      `val_perplexity` is not below the best so far, divide the rate by
-      `decay`.
-    - `"step"` (Zaremba et al.): epochs `1 .. decay_start_epoch` run at the
-      full rate; from the end of epoch `decay_start_epoch` on, divide the
-      rate by `decay` after every epoch.
-
-    Args:
-        mode: `"plateau"` or `"step"`.
-        decay: Divisor, > 1.
-        decay_start_epoch: For `"step"`, epochs at the full rate.
-        best: Best validation perplexity so far (to resume a run).
-
-    Call arguments:
-        Used as a Keras callback; place it after `PerplexityCallback`.
-
-    Returns:
-        Nothing; sets the optimizer's rate and writes `logs["lr"]` (the rate
-        used during the epoch).
-    """
-
-    def __init__(
-        self, mode="plateau", decay=4.0, decay_start_epoch=0, best=math.inf
-    ):
-        super().__init__()
-        if mode not in ("plateau", "step"):
-            raise ValueError(f"mode={mode!r}; allowed: 'plateau', 'step'.")
-        self.mode = mode
-        self.decay = decay
-        self.decay_start_epoch = decay_start_epoch
-        self.best = best
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = logs if logs is not None else {}
-        rate = float(
-            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
-        )
-        logs["lr"] = rate
-        if self.mode == "plateau":
-            value = logs.get("val_perplexity")
-            if value is None:
-                raise ValueError(
-                    "LearningRateSchedule('plateau') needs val_perplexity in "
-                    "the logs; put PerplexityCallback before it."
-                )
-            if value < self.best:
-                self.best = value
-                return
-        elif epoch + 1 < self.decay_start_epoch:
-            return
-        self.model.optimizer.learning_rate.assign(rate / self.decay)
 
 
 class DivergenceGuard(keras.callbacks.Callback):
@@ -135,19 +83,20 @@ class EpochLine(keras.callbacks.Callback):
 
 
 class BestModelCheckpoint(keras.callbacks.Callback):
-    """Saves the whole model as `.keras` when `val_perplexity` improves.
+    """Saves the whole model as `best.keras` when `val_perplexity` improves.
 
-    The file is written under a staging name and renamed, so a kill never
-    leaves a half-written best model.
+    Not Keras's `ModelCheckpoint(save_best_only=True)`, which writes the
+    file in place: here the run directory stages the file and renames it,
+    so a kill never leaves a half-written best model.
 
     Args:
-        path: Target `.keras` path.
+        run_dir: The `RunDirectory`.
         best: Best validation perplexity so far (to resume a run).
     """
 
-    def __init__(self, path, best=math.inf):
+    def __init__(self, run_dir, best=math.inf):
         super().__init__()
-        self.path = path
+        self.run_dir = run_dir
         self.best = best
 
     def on_epoch_end(self, epoch, logs=None):
@@ -155,9 +104,7 @@ class BestModelCheckpoint(keras.callbacks.Callback):
         if value is None or not value < self.best:
             return
         self.best = value
-        staging = self.path[: -len(".keras")] + ".staging.keras"
-        self.model.save(staging)
-        os.replace(staging, self.path)
+        self.run_dir.save_best_model(self.model)
 
 
 class TimeBudget(keras.callbacks.Callback):
@@ -190,37 +137,24 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Keeps `history.csv` and a resumable backup, both written atomically.
+    """Keeps `history.csv` and the resumable backup of the last epoch.
 
-    At every epoch end (after every other callback has written its logs) it
-    saves the model and optimizer weights to `backup/epoch-NNNN.weights.h5`,
-    then `backup/state.json` (epoch, weights file, best validation
-    perplexity, history rows, training seconds), then deletes older weight
-    files and rewrites `history.csv`. `state.json` is written to a
-    temporary name and renamed, and names only complete weight files, so a
-    kill at any moment leaves a consistent backup of the last finished
-    epoch. `load_state` reads it back.
+    At every epoch end (after every other callback has written its logs)
+    it adds the epoch's row to the history, has the run directory back up
+    the model and optimizer weights with the run's state (epoch, best
+    validation perplexity, training seconds, history rows), and rewrites
+    `history.csv`. Keras's `BackupAndRestore` keeps no history and no
+    training time, which a resumed run's budget and curves need.
 
     Args:
-        output_dir: The run directory.
+        run_dir: The `RunDirectory`.
         history: Rows of epochs already done (when resuming).
         train_seconds: Training seconds already spent (when resuming).
     """
 
-    COLUMNS = (
-        "epoch",
-        "loss",
-        "perplexity",
-        "val_loss",
-        "val_perplexity",
-        "lr",
-        "train_seconds",
-    )
-
-    def __init__(self, output_dir, history=(), train_seconds=0.0):
+    def __init__(self, run_dir, history=(), train_seconds=0.0):
         super().__init__()
-        self.output_dir = output_dir
-        self.backup_dir = os.path.join(output_dir, "backup")
+        self.run_dir = run_dir
         self.history = list(history)
         self.train_seconds = train_seconds
 
@@ -228,28 +162,22 @@ class RunRecorder(keras.callbacks.Callback):
         logs = logs or {}
         row = {"epoch": epoch + 1}
         row.update(
-            {key: float(logs[key]) for key in self.COLUMNS[1:] if key in logs}
+            {
+                key: float(logs[key])
+                for key in HISTORY_COLUMNS[1:]
+                if key in logs
+            }
         )
         self.history.append(row)
         self.train_seconds += row.get("train_seconds", 0.0)
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights_file = f"epoch-{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(os.path.join(self.backup_dir, weights_file))
-        state = {
-            "epoch": epoch + 1,
-            "weights_file": weights_file,
-            "best_val_perplexity": self.best_val_perplexity(),
-            "train_seconds": self.train_seconds,
-            "history": self.history,
-        }
-        write_atomically(
-            os.path.join(self.backup_dir, "state.json"),
-            json.dumps(state, indent=2),
+        self.run_dir.save_backup(
+            self.model,
+            epoch + 1,
+            self.best_val_perplexity(),
+            self.train_seconds,
+            self.history,
         )
-        for name in os.listdir(self.backup_dir):
-            if name.endswith(".weights.h5") and name != weights_file:
-                os.remove(os.path.join(self.backup_dir, name))
-        self.write_history_csv()
+        self.run_dir.write_history(self.history)
 
     def best_val_perplexity(self):
         values = [
@@ -258,25 +186,3 @@ class RunRecorder(keras.callbacks.Callback):
             if "val_perplexity" in row
         ]
         return min(values) if values else math.inf
-
-    def write_history_csv(self):
-        path = os.path.join(self.output_dir, "history.csv")
-        staging = path + ".tmp"
-        with open(staging, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.COLUMNS)
-            writer.writeheader()
-            writer.writerows(self.history)
-        os.replace(staging, path)
-
-    @staticmethod
-    def load_state(output_dir):
-        """Returns the saved state dict, or `None` when there is no backup."""
-        path = os.path.join(output_dir, "backup", "state.json")
-        if not os.path.isfile(path):
-            return None
-        with open(path, encoding="utf-8") as handle:
-            state = json.load(handle)
-        state["weights_path"] = os.path.join(
-            output_dir, "backup", state["weights_file"]
-        )
-        return state

@@ -1,11 +1,15 @@
-"""Run configuration: one flat frozen dataclass, presets, CLI overrides."""
+"""Run configuration: one flat frozen dataclass and how a run resolves it.
+
+`resolve_config` takes a preset (`presets.py`) and the CLI's `--set`
+overrides and checks every value; the run directory saves the result as
+`config.json` beside the run's files.
+"""
 
 import dataclasses
-import json
 
 from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.language_model import RNN_CELLS
-from training.files import write_atomically
+from training.presets import PRESETS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,101 +46,6 @@ class TrainConfig:
     precision: str = "float32"
     seed: int = 1
 
-
-# The book's Rnnlm (ch. 6 train_rnnlm.py): 1x100, untied, no dropout,
-# 4 epochs, SGD 20, global clip 0.25. The book keeps the rate at 20 for all
-# 4 epochs: test perplexity 134.99 measured (single-stream test, as every
-# figure here). This preset divides it by 4 after epochs 2 and 3 (the /4 of
-# the book's train_better_rnnlm.py, whose plateau rule would not fire in 4
-# epochs), epochs 1-2 at 20, 3 at 5, 4 at 1.25: about 128.
-# XLA: 1.25-1.33x faster for this small model (docs/speed.md).
-BOOK_RNNLM = dict(
-    lr_schedule="step", lr_decay=4.0, decay_start_epoch=2, jit_compile=True
-)
-
-PRESETS = {
-    # Seconds per epoch on a 2-core CPU; for smoke tests.
-    "tiny": dict(
-        embedding_dim=32,
-        hidden_units=32,
-        batch_size=64,
-        seq_len=20,
-        epochs=1,
-        learning_rate=20.0,
-    ),
-    "book-rnnlm": BOOK_RNNLM,
-    # book-rnnlm with the plain RNN of the book's chapter 5 in place of the
-    # LSTM: the baseline of `python -m training.inspect gradients`. At the
-    # LSTM's rate of 20 it diverged (train perplexity 328,603 after epoch 1).
-    "book-simple-rnnlm": dict(
-        BOOK_RNNLM, rnn_cell="simple_rnn", learning_rate=1.0
-    ),
-    # The book's BetterRnnlm (ch. 6 train_better_rnnlm.py).
-    "book-better": dict(
-        embedding_dim=650,
-        hidden_units=650,
-        num_layers=2,
-        dropout=0.5,
-        tie_weights=True,
-        epochs=40,
-    ),
-    # Zaremba et al., 2014, "Recurrent Neural Network Regularization".
-    "zaremba-small": dict(
-        embedding_dim=200,
-        hidden_units=200,
-        num_layers=2,
-        seq_len=20,
-        epochs=13,
-        learning_rate=1.0,
-        clip_norm=5.0,
-        lr_schedule="step",
-        lr_decay=2.0,
-        decay_start_epoch=4,
-        init_scale=0.1,
-    ),
-    "zaremba-medium": dict(
-        embedding_dim=650,
-        hidden_units=650,
-        num_layers=2,
-        dropout=0.5,
-        epochs=39,
-        learning_rate=1.0,
-        clip_norm=5.0,
-        lr_schedule="step",
-        lr_decay=1.2,
-        decay_start_epoch=6,
-        init_scale=0.05,
-    ),
-    "zaremba-large": dict(
-        embedding_dim=1500,
-        hidden_units=1500,
-        num_layers=2,
-        dropout=0.65,
-        epochs=55,
-        learning_rate=1.0,
-        clip_norm=10.0,
-        lr_schedule="step",
-        lr_decay=1.15,
-        decay_start_epoch=14,
-        init_scale=0.04,
-    ),
-    # The best PTB model that trains within 30 minutes on a 2-core CPU:
-    # tied 2x200 with light dropout, XLA (1.3x faster at this size), the
-    # full rate for 6 epochs then halved every epoch, stopped by the budget.
-    "cpu-30min": dict(
-        embedding_dim=200,
-        hidden_units=200,
-        num_layers=2,
-        dropout=0.2,
-        tie_weights=True,
-        jit_compile=True,
-        epochs=14,
-        lr_schedule="step",
-        lr_decay=2.0,
-        decay_start_epoch=6,
-        time_budget_minutes=30.0,
-    ),
-}
 
 CHOICES = {
     "clip_mode": ("global", "per_variable"),
@@ -242,23 +151,21 @@ def validate_config(config):
         )
 
 
-def save_config(config, path):
-    """Writes the resolved config as JSON (atomically)."""
-    text = json.dumps(dataclasses.asdict(config), indent=2, sort_keys=True)
-    write_atomically(path, text + "\n")
-
-
-def load_config(path):
-    """Reads a run's `config.json` back into a `TrainConfig`.
+def config_from_dict(values, source):
+    """The `TrainConfig` of saved `values` (a run's `config.json`).
 
     Fields added after the run was made take their defaults.
+
+    Raises:
+        InvalidInputError: if `values` hold fields that `TrainConfig` does
+            not know, or invalid values; `source` names the file.
     """
-    with open(path, encoding="utf-8") as handle:
-        values = json.load(handle)
     known = {field.name for field in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise InvalidInputError(f"{path} has unknown config fields {unknown}.")
+        raise InvalidInputError(
+            f"{source} has unknown config fields {unknown}."
+        )
     config = TrainConfig(**values)
     validate_config(config)
     return config

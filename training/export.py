@@ -12,37 +12,14 @@ import argparse
 import os
 import sys
 
-import keras
-
-import keras_lstm_scratch  # noqa: F401 (registers the custom layers)
-from keras_lstm_scratch.data import Vocabulary
-from keras_lstm_scratch.errors import MissingInputError
-from keras_lstm_scratch.export import export_for_serving
+from keras_lstm_scratch.serving import export_for_serving
 from training.cli import reports_input_errors
-
-
-def load_run(run_dir):
-    """Returns `(model, vocabulary)` of a finished training run.
-
-    Raises:
-        MissingInputError: if `run_dir` lacks `best.keras` or
-            `vocabulary.json`.
-    """
-    model_path = os.path.join(run_dir, "best.keras")
-    vocabulary_path = os.path.join(run_dir, "vocabulary.json")
-    for path in (model_path, vocabulary_path):
-        if not os.path.isfile(path):
-            raise MissingInputError(
-                f"{path} not found: --run must be a training run directory "
-                "(python -m training.train --output-dir ...)."
-            )
-    model = keras.models.load_model(model_path)
-    return model, Vocabulary.load(vocabulary_path)
+from training.run_directory import RunDirectory
 
 
 def export_run(run_dir, export_root="saved_models", name=None, version=None):
     """Exports the best model of `run_dir`; returns the version folder."""
-    model, vocabulary = load_run(run_dir)
+    model, vocabulary = RunDirectory(run_dir).load_finished()
     name = name or os.path.basename(os.path.normpath(run_dir))
     return export_for_serving(
         model, vocabulary.words, export_root, name, version

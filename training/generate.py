@@ -15,8 +15,12 @@ import sys
 import tensorflow as tf
 
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
-from keras_lstm_scratch.serving import MAX_GENERATED_TOKENS
+from keras_lstm_scratch.serving import (
+    MAX_GENERATED_TOKENS,
+    LanguageModelServer,
+)
 from training.cli import reports_input_errors
+from training.run_directory import RunDirectory
 
 
 def load_generate_signature(saved_model_dir):
@@ -45,10 +49,7 @@ def generate_function(run_dir=None, saved_model_dir=None):
     """The `generate` function of a run or of an exported SavedModel."""
     if saved_model_dir:
         return load_generate_signature(saved_model_dir)
-    from keras_lstm_scratch.serving import LanguageModelServer
-    from training.export import load_run
-
-    model, vocabulary = load_run(run_dir)
+    model, vocabulary = RunDirectory(run_dir).load_finished()
     function = LanguageModelServer(model, vocabulary.words).function("generate")
     return lambda **inputs: function(**inputs)
 

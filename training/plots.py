@@ -1,9 +1,18 @@
-"""Training curves and model inspection figures as PNGs."""
+"""Training curves and model inspection figures as PNGs.
 
-import matplotlib
+Figures are made as `matplotlib.figure.Figure` objects, without `pyplot`:
+no backend is chosen and no global state is touched, so importing this
+module changes nothing for a notebook or an application around it.
+"""
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
+
+
+def new_figure(figsize, rows=1, columns=1):
+    """A figure of its own (no pyplot state) and its axes."""
+    figure = Figure(figsize=figsize, dpi=100)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    return figure, axes
 
 
 def plot_curves(history, path, title=""):
@@ -15,7 +24,8 @@ def plot_curves(history, path, title=""):
         title: Figure title.
     """
     epochs = [row["epoch"] for row in history]
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=100)
+    figure, axes = new_figure((6, 4))
+    axis = axes[0][0]
     for key, label in (("perplexity", "train"), ("val_perplexity", "valid")):
         points = [(row["epoch"], row[key]) for row in history if key in row]
         if points:
@@ -32,7 +42,6 @@ def plot_curves(history, path, title=""):
     axis.set_title(title)
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def plot_gradient_flow(norms_by_label, path, model_size):
@@ -43,7 +52,8 @@ def plot_gradient_flow(norms_by_label, path, model_size):
         path: Output PNG path.
         model_size: For the title, e.g. `"1 layer, 100 units"`.
     """
-    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    figure, axes = new_figure((7, 4.5))
+    axis = axes[0][0]
     for label, norms in norms_by_label.items():
         distances = list(range(len(norms) - 1, -1, -1))
         style = "-" if "LSTM" in label else "--"
@@ -57,7 +67,6 @@ def plot_gradient_flow(norms_by_label, path, model_size):
     axis.set_title(f"How far back the gradient reaches ({model_size})")
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def plot_gate_histograms(traces, path):
@@ -68,12 +77,8 @@ def plot_gate_histograms(traces, path):
         path: Output PNG path.
     """
     gates = ("forget", "input", "output")
-    figure, axes = plt.subplots(
-        len(traces),
-        len(gates),
-        figsize=(10, 2.8 * len(traces)),
-        dpi=100,
-        squeeze=False,
+    figure, axes = new_figure(
+        (10, 2.8 * len(traces)), rows=len(traces), columns=len(gates)
     )
     for layer, trace in enumerate(traces):
         for column, gate in enumerate(gates):
@@ -84,7 +89,6 @@ def plot_gate_histograms(traces, path):
             axis.set_yticks([])
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)
 
 
 def plot_cell_trajectory(cell_states, words, units, path):
@@ -96,7 +100,8 @@ def plot_cell_trajectory(cell_states, words, units, path):
         units: The unit indices plotted.
         path: Output PNG path.
     """
-    figure, axis = plt.subplots(figsize=(max(7, 0.4 * len(words)), 4), dpi=100)
+    figure, axes = new_figure((max(7, 0.4 * len(words)), 4))
+    axis = axes[0][0]
     for column, unit in enumerate(units):
         axis.plot(cell_states[:, column], marker=".", label=f"unit {unit}")
     axis.set_xticks(range(len(words)))
@@ -108,4 +113,3 @@ def plot_cell_trajectory(cell_states, words, units, path):
     axis.set_title("Cell state across a validation sentence (layer 1)")
     figure.tight_layout()
     figure.savefig(path)
-    plt.close(figure)

@@ -28,8 +28,8 @@ the padded positions get weight 0, so each token is counted exactly once.
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.argument_checks import check_positive_int
 from keras_lstm_scratch.errors import InvalidInputError
-from keras_lstm_scratch.validation import check_positive_int
 
 
 def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):

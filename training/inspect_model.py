@@ -5,12 +5,13 @@
     python -m training.train --preset book-rnnlm --output-dir runs/book-rnnlm
     python -m training.train --preset book-simple-rnnlm \\
         --output-dir runs/book-simple-rnnlm
-    python -m training.inspect gradients --lstm-run runs/book-rnnlm \\
+    python -m training.inspect_model gradients --lstm-run runs/book-rnnlm \\
         --simple-rnn-run runs/book-simple-rnnlm --output-dir docs
 
     # Gate openness per layer over validation windows, and the cell state
     # of a few units across a sentence:
-    python -m training.inspect gates --run runs/book-rnnlm --output-dir docs
+    python -m training.inspect_model gates --run runs/book-rnnlm \\
+        --output-dir docs
 
 Each command writes PNGs and the numbers behind them as CSV.
 """
@@ -23,31 +24,30 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from keras_lstm_scratch.data import tbptt_windows
-from keras_lstm_scratch.gate_probe import trace_gates
-from keras_lstm_scratch.gradient_flow import (
+from keras_lstm_scratch.inspection import (
     gradient_ratio,
     hidden_state_gradient_norms,
+    summarize_gates,
+    trace_gates,
 )
 from training.cli import reports_input_errors
-from training.config import load_config
-from training.export import load_run
+from training.data import (
+    first_validation_sentence,
+    first_validation_window,
+    load_corpus,
+)
+from training.model import build_model
 from training.plots import (
     plot_cell_trajectory,
     plot_gate_histograms,
     plot_gradient_flow,
 )
-from training.train import build_model, load_corpus
+from training.run_directory import RunDirectory
 
 FAR, NEAR = 30, 1  # the distances of the reported gradient ratio
 PROBE_STREAMS, PROBE_STEPS = 20, 35  # validation window of the probes
-
-
-def validation_window(corpus, streams=PROBE_STREAMS, steps=PROBE_STEPS):
-    """The first TBPTT window of the validation text: `(ids, targets)`."""
-    inputs, targets, _ = tbptt_windows(corpus.valid, streams, steps, pad=True)
-    return inputs[0], targets[0]
 
 
 def measure_gradient_flow(models, token_ids, targets):
@@ -73,17 +73,22 @@ def write_gradient_csv(norms_by_label, path):
 def run_gradients(args):
     runs = {"SimpleRNN": args.simple_rnn_run, "LSTM": args.lstm_run}
     models, corpus = [], None
-    for name, run_dir in runs.items():
-        trained, vocabulary = load_run(run_dir)
-        config = load_config(os.path.join(run_dir, "config.json"))
+    for name, path in runs.items():
+        run_dir = RunDirectory(path)
+        trained, vocabulary = run_dir.load_finished()
+        config = run_dir.load_config()
         keras.utils.set_random_seed(config.seed)
-        untrained = build_model(config, len(vocabulary))
+        untrained = build_model(
+            config, len(vocabulary), tf.distribute.get_strategy()
+        )
         models += [
             (f"{name}, untrained", untrained),
             (f"{name}, trained", trained),
         ]
         corpus = corpus or load_corpus(config, args.data_dir)
-    token_ids, targets = validation_window(corpus)
+    token_ids, targets = first_validation_window(
+        corpus, PROBE_STREAMS, PROBE_STEPS
+    )
     norms = measure_gradient_flow(models, token_ids, targets)
     os.makedirs(args.output_dir, exist_ok=True)
     write_gradient_csv(
@@ -111,44 +116,14 @@ def run_gradients(args):
     return ratios
 
 
-def first_sentence(corpus, max_words=30):
-    """Ids of the validation text's first sentence (at most `max_words`)."""
-    end = corpus.vocabulary.end_of_sentence_id
-    ids = corpus.valid[:max_words]
-    stops = np.flatnonzero(ids == end)
-    return ids[: stops[0] + 1] if len(stops) else ids
-
-
-def gate_summary_rows(traces):
-    """Mean, quartiles and saturation shares of each gate per layer."""
-    rows = []
-    for layer, trace in enumerate(traces, start=1):
-        for gate in ("forget", "input", "output"):
-            values = trace[gate].ravel()
-            q1, median, q3 = np.percentile(values, [25, 50, 75])
-            rows.append(
-                {
-                    "layer": layer,
-                    "gate": gate,
-                    "mean": float(values.mean()),
-                    "q1": float(q1),
-                    "median": float(median),
-                    "q3": float(q3),
-                    "share_below_0.1": float((values < 0.1).mean()),
-                    "share_above_0.9": float((values > 0.9).mean()),
-                }
-            )
-    return rows
-
-
 def run_gates(args):
-    model, vocabulary = load_run(args.run)
-    config = load_config(os.path.join(args.run, "config.json"))
-    corpus = load_corpus(config, args.data_dir)
-    token_ids, _ = validation_window(corpus)
+    run_dir = RunDirectory(args.run)
+    model, vocabulary = run_dir.load_finished()
+    corpus = load_corpus(run_dir.load_config(), args.data_dir)
+    token_ids, _ = first_validation_window(corpus, PROBE_STREAMS, PROBE_STEPS)
     traces = trace_gates(model, token_ids)
     os.makedirs(args.output_dir, exist_ok=True)
-    rows = gate_summary_rows(traces)
+    rows = summarize_gates(traces)
     with open(
         os.path.join(args.output_dir, "gates.csv"), "w", newline=""
     ) as handle:
@@ -157,7 +132,7 @@ def run_gates(args):
         writer.writerows(rows)
     plot_gate_histograms(traces, os.path.join(args.output_dir, "gates.png"))
 
-    sentence = first_sentence(corpus)
+    sentence = first_validation_sentence(corpus)
     words = [vocabulary.words[i] for i in sentence]
     cell = trace_gates(model, sentence[None, :])[0]["cell"][0]  # (T, units)
     units = np.argsort(cell.std(axis=0))[::-1][: args.units]
@@ -185,7 +160,8 @@ def run_gates(args):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m training.inspect", description=__doc__.split("\n")[0]
+        prog="python -m training.inspect_model",
+        description=__doc__.split("\n")[0],
     )
     commands = parser.add_subparsers(dest="command", required=True)
     gradients = commands.add_parser(

@@ -2,9 +2,10 @@
 
 `LanguageModelServer` holds the trained layers (the real `LSTMCell`s, the
 embedding and the output projection) and the vocabulary as a lookup table,
-and offers the functions that `export.py` writes as SavedModel signatures.
-Every function runs without Python and without this package once saved:
-tokenising, looking words up, sampling and decoding all happen in-graph.
+and offers the functions that `saved_model.py` writes as SavedModel
+signatures. Every function runs without Python and without this package
+once saved: tokenising, looking words up, sampling and decoding all
+happen in-graph.
 
 Text conventions are those of training (`data/text_files.py`): words are
 separated by whitespace, each line of a string ends with `<eos>`, unknown
@@ -16,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, UNKNOWN
-from keras_lstm_scratch.tied_embedding import TiedEmbedding
+from keras_lstm_scratch.language_model import model_parts
 
 MAX_GENERATED_TOKENS = 10000
 
@@ -45,43 +46,6 @@ SIGNATURES = {
         tf.TensorSpec([], tf.int64, name="seed"),
     ],
 }
-
-
-def model_parts(model):
-    """Splits a `build_language_model` model into its serving pieces.
-
-    Returns:
-        `(embedding, rnn_layers, projection)`; `projection` is a callable
-        from hidden vectors to logits (the tied embedding's reverse call, or
-        the `Dense` output layer).
-
-    Raises:
-        ValueError: if the model lacks an embedding or LSTM layers.
-    """
-    embedding, rnn_layers, dense = None, [], None
-    for layer in model.layers:
-        if isinstance(layer, (TiedEmbedding, keras.layers.Embedding)):
-            embedding = layer
-        elif isinstance(layer, keras.layers.RNN):
-            rnn_layers.append(layer)
-        elif isinstance(layer, keras.layers.Dense):
-            dense = layer
-    if embedding is None or not rnn_layers:
-        raise ValueError(
-            f"Model {model.name!r} is not a language model from "
-            "build_language_model: it needs an embedding and RNN layers; "
-            f"found layers {[layer.name for layer in model.layers]}."
-        )
-    if isinstance(embedding, TiedEmbedding):
-
-        def projection(hidden):
-            return embedding(hidden, reverse=True)
-
-    elif dense is not None:
-        projection = dense
-    else:
-        raise ValueError(f"Model {model.name!r} has no output projection.")
-    return embedding, rnn_layers, projection
 
 
 class LanguageModelServer:

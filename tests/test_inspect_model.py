@@ -5,8 +5,8 @@ import os
 import pytest
 
 from tests.test_train import small_config
-from training import inspect
-from training.train import run
+from training import inspect_model
+from training.run import run
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def read_csv(path):
 
 def test_gradients_command_writes_the_figure_and_numbers(tiny_runs, tmp_path):
     output_dir = str(tmp_path / "out")
-    code = inspect.main(
+    code = inspect_model.main(
         [
             "gradients",
             "--lstm-run",
@@ -69,7 +69,7 @@ def test_gradients_command_writes_the_figure_and_numbers(tiny_runs, tmp_path):
 
 def test_gates_command_summarises_each_gate(tiny_runs, tmp_path):
     output_dir = str(tmp_path / "out")
-    code = inspect.main(
+    code = inspect_model.main(
         ["gates", "--run", tiny_runs["lstm"], "--output-dir", output_dir]
     )
     assert code == 0
@@ -92,6 +92,6 @@ def test_gates_command_summarises_each_gate(tiny_runs, tmp_path):
 
 
 def test_a_missing_run_is_reported(tmp_path, capsys):
-    code = inspect.main(["gates", "--run", str(tmp_path / "nothing")])
+    code = inspect_model.main(["gates", "--run", str(tmp_path / "nothing")])
     assert code == 2
     assert "not found" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
-from keras_lstm_scratch.serving import SIGNATURES, LanguageModelServer
+from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 
@@ -66,7 +66,7 @@ def write_saved_model(model, words, path):
     """Writes the serving SavedModel of `model` and `words` to `path`.
 
     Signatures: `serving_default`, `score`, `next_words`, `step`,
-    `generate` (see `serving.py` and the README for their inputs).
+    `generate` (see `server.py` and `docs/serving.md` for their inputs).
     """
     server = LanguageModelServer(model, words)
     archive = keras.export.ExportArchive()

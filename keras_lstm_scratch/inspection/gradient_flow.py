@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.cross_entropy import sparse_softmax_cross_entropy
-from keras_lstm_scratch.serving import model_parts
+from keras_lstm_scratch.language_model import model_parts
 
 
 def hidden_state_gradient_norms(model, token_ids, targets):

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.language_model import model_parts
 from keras_lstm_scratch.lstm_cell import LSTMCell
-from keras_lstm_scratch.serving import model_parts
 
 GATES = ("input", "forget", "candidate", "output")
 
@@ -57,6 +57,37 @@ def trace_gates(model, token_ids):
         traces.append({key: value.numpy() for key, value in trace.items()})
         sequences = trace["hidden"]  # inputs of the next layer
     return traces
+
+
+def summarize_gates(traces):
+    """Mean, quartiles and saturation shares of each gate per layer.
+
+    Args:
+        traces: From `trace_gates`.
+
+    Returns:
+        One dict per layer and gate (forget, input, output): `layer`,
+        `gate`, `mean`, `q1`, `median`, `q3`, `share_below_0.1`,
+        `share_above_0.9`.
+    """
+    rows = []
+    for layer, trace in enumerate(traces, start=1):
+        for gate in ("forget", "input", "output"):
+            values = trace[gate].ravel()
+            q1, median, q3 = np.percentile(values, [25, 50, 75])
+            rows.append(
+                {
+                    "layer": layer,
+                    "gate": gate,
+                    "mean": float(values.mean()),
+                    "q1": float(q1),
+                    "median": float(median),
+                    "q3": float(q3),
+                    "share_below_0.1": float((values < 0.1).mean()),
+                    "share_above_0.9": float((values > 0.9).mean()),
+                }
+            )
+    return rows
 
 
 TRACED = (*GATES, "cell", "hidden")

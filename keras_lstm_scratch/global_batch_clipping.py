@@ -4,11 +4,16 @@ Keras clips gradients (`clipnorm`, `global_clipnorm`) inside each replica,
 before the replicas' gradients are summed: with `R` replicas each share is
 clipped on its own, so the update differs from one device's on the same
 global batch whenever clipping is active, which with the book's threshold
-of 0.25 is nearly every step. `ClippedSGD` sums the shares first, clips the
-sum, and hands each replica `1/R` of the clipped gradient, which Keras's
-own sum then turns back into exactly the clipped gradient. The cost is one
+of 0.25 is nearly every step. `GlobalBatchClippedSGD` sums the shares
+first, clips the sum, and hands each replica `1/R` of the clipped
+gradient, which Keras's own sum then turns back into exactly the clipped
+gradient. The cost is one
 more all-reduce of the gradients per step; with one replica nothing
 changes.
+
+Keras has no public hook for this: `_clip_gradients` is the private method
+its optimizers call between computing and applying the gradients, hence
+the pinned Keras minor version.
 """
 
 import keras
@@ -16,7 +21,7 @@ import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
-class ClippedSGD(keras.optimizers.SGD):
+class GlobalBatchClippedSGD(keras.optimizers.SGD):
     """`keras.optimizers.SGD` that clips the gradient of the global batch.
 
     Takes the arguments of `keras.optimizers.SGD` (`learning_rate`,
@@ -27,7 +32,7 @@ class ClippedSGD(keras.optimizers.SGD):
 
     Example:
 
-    >>> optimizer = ClippedSGD(learning_rate=20.0, global_clipnorm=0.25)
+    >>> optimizer = GlobalBatchClippedSGD(20.0, global_clipnorm=0.25)
     """
 
     def _clip_gradients(self, grads):
@@ -42,3 +47,12 @@ class ClippedSGD(keras.optimizers.SGD):
         )
         replicas = replica.num_replicas_in_sync
         return [g / replicas for g in super()._clip_gradients(summed)]
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm_scratch")
+class ClippedSGD(GlobalBatchClippedSGD):
+    """`GlobalBatchClippedSGD` under its name before 0.2.
+
+    Kept registered so that runs saved with that name (`best.keras` holds
+    the compiled optimizer) still load.
+    """

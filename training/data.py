@@ -1,0 +1,84 @@
+"""The run's data: the corpus its config names, cut into TBPTT windows.
+
+Every entry point reads its windows here: training (`train` split,
+`batch_size` streams of `seq_len` steps), validation (the `valid` split,
+padded so that every token counts once), and the probes of
+`training.inspect_model` (the first validation window, the first
+validation sentence).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_lstm_scratch.data import (
+    load_ptb,
+    load_text_corpus,
+    load_tfds_corpus,
+    tbptt_dataset,
+    tbptt_windows,
+)
+from keras_lstm_scratch.errors import InvalidInputError
+
+
+def load_corpus(config, data_dir=None):
+    """Loads the corpus that `config.corpus` names.
+
+    Args:
+        config: A `TrainConfig`; `corpus` is `"ptb"`, `"text:DIR"` or
+            `"tfds:NAME"`.
+        data_dir: The PTB files' folder, or TFDS's data dir; `None`: the
+            default (`$KERAS_LSTM_SCRATCH_PTB_DIR`, else the download
+            cache).
+
+    Returns:
+        A `keras_lstm_scratch.data.Corpus`.
+    """
+    if config.corpus == "ptb":
+        return load_ptb(data_dir)
+    kind, _, name = config.corpus.partition(":")
+    if kind == "text":
+        return load_text_corpus(name, max_vocab_size=config.max_vocab_size)
+    return load_tfds_corpus(
+        name,
+        text_key=config.tfds_text_key,
+        max_vocab_size=config.max_vocab_size,
+        data_dir=data_dir,
+    )
+
+
+def training_windows(corpus, batch_size, seq_len):
+    """The training split's TBPTT dataset; a too-short text names its file."""
+    try:
+        return tbptt_dataset(corpus.train, batch_size, seq_len)
+    except InvalidInputError as error:
+        source = corpus.sources.get("train", "The training text")
+        raise InvalidInputError(f"{source}: {error}") from None
+
+
+def validation_windows(corpus, batch_size, seq_len):
+    """The validation split's windows `(inputs, targets, weights)`.
+
+    Each `(num_windows, batch_size, seq_len)`; the end is padded with
+    weight 0, so that every validation token is counted once.
+    """
+    return tbptt_windows(corpus.valid, batch_size, seq_len, pad=True)
+
+
+def validation_dataset(corpus, batch_size, seq_len):
+    """`validation_windows` as a dataset of `(x, y, sample_weight)`."""
+    windows = validation_windows(corpus, batch_size, seq_len)
+    return tf.data.Dataset.from_tensor_slices(windows)
+
+
+def first_validation_window(corpus, batch_size, seq_len):
+    """The first validation window: `(inputs, targets)`, `(batch, time)`."""
+    inputs, targets, _ = validation_windows(corpus, batch_size, seq_len)
+    return inputs[0], targets[0]
+
+
+def first_validation_sentence(corpus, max_words=30):
+    """Ids of the validation text's first sentence (at most `max_words`)."""
+    end = corpus.vocabulary.end_of_sentence_id
+    ids = corpus.valid[:max_words]
+    stops = np.flatnonzero(ids == end)
+    return ids[: stops[0] + 1] if len(stops) else ids

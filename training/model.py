@@ -1,0 +1,113 @@
+"""The run's model: the compiled language model its config describes."""
+
+import contextlib
+
+import keras
+
+from keras_lstm_scratch import (
+    GlobalBatchClippedSGD,
+    Perplexity,
+    SparseSoftmaxCrossEntropy,
+    build_language_model,
+)
+from keras_lstm_scratch.distribution import (
+    can_jit_compile,
+    per_replica_batch_size,
+)
+
+
+def make_optimizer(config):
+    """Plain SGD with the configured gradient clipping.
+
+    `clip_mode="global"` rescales all gradients together when their joint
+    norm exceeds `clip_norm` (the book's `clip_grads`, PyTorch's
+    `clip_grad_norm_`; Keras's `global_clipnorm`). `"per_variable"` clips
+    each variable's gradient on its own (Keras's `clipnorm`), which changes
+    the direction of the update. Under tf.distribute both clip the
+    gradient of the whole global batch (`GlobalBatchClippedSGD`), as on
+    one device.
+    """
+    if config.clip_mode == "global":
+        return GlobalBatchClippedSGD(
+            config.learning_rate, global_clipnorm=config.clip_norm
+        )
+    return GlobalBatchClippedSGD(
+        config.learning_rate, clipnorm=config.clip_norm
+    )
+
+
+@contextlib.contextmanager
+def global_dtype_policy(name):
+    """Sets Keras's global dtype policy for the block, then restores it.
+
+    Layers keep the policy they are built under (and save it), so a model
+    built inside the block is mixed precision and nothing built after it
+    inherits the policy.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def initializers(config):
+    """`U(-init_scale, init_scale)` for every weight (Zaremba), or Keras's."""
+    if config.init_scale <= 0:
+        return {}
+    uniform = keras.initializers.RandomUniform(
+        -config.init_scale, config.init_scale, seed=config.seed
+    )
+    return dict(
+        embeddings_initializer=uniform,
+        kernel_initializer=uniform,
+        recurrent_initializer=uniform,
+    )
+
+
+def build_model(config, vocab_size, strategy, batch_size=None):
+    """The stateful language model that `config` describes, compiled.
+
+    Args:
+        config: A `TrainConfig`.
+        vocab_size: Words in the vocabulary.
+        strategy: The `tf.distribute.Strategy` whose scope the model is
+            built and compiled in (`tf.distribute.get_strategy()` outside
+            any scope: one device).
+        batch_size: Streams per replica; default `config.batch_size`
+            shared by the strategy's replicas.
+
+    Returns:
+        The compiled `keras.Model`.
+    """
+    if batch_size is None:
+        batch_size = per_replica_batch_size(config.batch_size, strategy)
+    jit_compile = config.jit_compile and can_jit_compile(strategy)
+    if config.jit_compile and not jit_compile:
+        print(
+            "note: jit_compile is off: XLA cannot compile replica steps on "
+            f"CPU devices ({strategy.num_replicas_in_sync} replicas)."
+        )
+    with strategy.scope():
+        with global_dtype_policy(config.precision):
+            model = build_language_model(
+                vocab_size,
+                embedding_dim=config.embedding_dim,
+                hidden_units=config.hidden_units,
+                num_layers=config.num_layers,
+                dropout=config.dropout,
+                tie_weights=config.tie_weights,
+                rnn_cell=config.rnn_cell,
+                stateful=True,
+                batch_size=batch_size,
+                seq_len=config.seq_len,
+                **initializers(config),
+            )
+        model.compile(
+            optimizer=make_optimizer(config),
+            loss=SparseSoftmaxCrossEntropy(),
+            metrics=[Perplexity()],
+            jit_compile=jit_compile,
+        )
+    return model

@@ -1,0 +1,262 @@
+"""One training run, as named steps that read top to bottom.
+
+    run(config, output_dir)
+      1. load_data         the corpus and its windows, checked before any
+                           file is written
+      2. RunDirectory.open config.json (a rerun must match it) and
+                           vocabulary.json
+      3. build_or_resume   the compiled model; the last backup's weights
+                           and progress when there is one
+      4. fit               model.fit with the run's callbacks
+      5. evaluate_on_test  the best weights on the test text, one stream
+      6. write_results     results.json, curves.png and the summary line
+
+`run_directory.py` owns the files, `data.py` the windows, `model.py` the
+model, `callbacks.py` and `learning_rate.py` what happens at epoch ends,
+`results.py` the test score and figures.
+"""
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_lstm_scratch import PerplexityCallback, ResetStatesCallback
+from keras_lstm_scratch.distribution import (
+    is_multi_worker,
+    multi_worker_fit,
+    shard_by_batch_slices,
+)
+from keras_lstm_scratch.errors import InvalidInputError
+from keras_lstm_scratch.inspection import GateHistograms
+from training.callbacks import (
+    BestModelCheckpoint,
+    DivergenceGuard,
+    EpochLine,
+    EpochTimer,
+    RunRecorder,
+    TimeBudget,
+)
+from training.data import (
+    first_validation_window,
+    load_corpus,
+    training_windows,
+    validation_dataset,
+)
+from training.learning_rate import EpochLearningRateDecay
+from training.model import build_model
+from training.plots import plot_curves
+from training.results import evaluate_single_stream, run_results, summary_line
+from training.run_directory import RunDirectory, process_run_directory
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    """The corpus and the windows a run trains and validates on."""
+
+    corpus: object  # keras_lstm_scratch.data.Corpus
+    train: tf.data.Dataset
+    valid: tf.data.Dataset
+    tokens_per_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a run stands: nothing done yet, or its last backup."""
+
+    epoch: int = 0
+    best_val_perplexity: float = math.inf
+    history: tuple = ()
+    train_seconds: float = 0.0
+
+
+def run(
+    config,
+    output_dir,
+    data_dir=None,
+    verbose=1,
+    extra_callbacks=(),
+    strategy=None,
+):
+    """Trains, restores the best weights, evaluates on test, writes results.
+
+    Args:
+        config: A resolved `TrainConfig`.
+        output_dir: Run directory (created; resumed if it holds a backup).
+        data_dir: Local corpus directory (PTB files) or TFDS data dir.
+        verbose: Keras progress-bar verbosity.
+        extra_callbacks: More callbacks, run after the built-in ones.
+        strategy: Optional `tf.distribute.Strategy` (see
+            `keras_lstm_scratch.make_strategy`); `None`: the current one
+            (one device outside any scope). `config.batch_size` is the
+            global number of streams, shared evenly by the replicas. In a
+            multi-worker run every worker calls `run` with the same
+            arguments; the chief writes `output_dir` (which all workers
+            must reach, e.g. a shared file system) and the others write
+            into a temporary directory that is deleted at the end.
+
+    Returns:
+        The results dict also written to `results.json`.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    check_time_budget(config, strategy)
+    with process_run_directory(output_dir, strategy) as run_dir:
+        started = time.perf_counter()
+        data = load_data(config, data_dir)
+        run_dir.open(config, data.corpus.vocabulary)
+        # Every worker resumes from the chief's backup in output_dir.
+        model, progress = build_or_resume(
+            config, data, RunDirectory(output_dir), strategy
+        )
+        recorder = fit(
+            config,
+            model,
+            data,
+            progress,
+            run_dir,
+            strategy,
+            verbose,
+            extra_callbacks,
+        )
+        test = evaluate_on_test(config, model, data.corpus, run_dir)
+        results = run_results(
+            test,
+            recorder,
+            data.corpus,
+            data.tokens_per_epoch,
+            time.perf_counter() - started,
+        )
+        write_results(run_dir, results, recorder.history, output_dir)
+        return results
+
+
+def check_time_budget(config, strategy):
+    """Refuses a time budget that the workers could not keep together."""
+    if is_multi_worker(strategy) and config.time_budget_minutes > 0:
+        raise InvalidInputError(
+            "time_budget_minutes needs every worker to stop after the same "
+            "epoch, which their own clocks cannot promise; set "
+            "time_budget_minutes=0 or --epochs for a multi-worker run."
+        )
+
+
+def load_data(config, data_dir):
+    """Step 1: the corpus and its training and validation windows."""
+    corpus = load_corpus(config, data_dir)
+    batch_size, seq_len = config.batch_size, config.seq_len
+    train = training_windows(corpus, batch_size, seq_len)
+    valid = validation_dataset(corpus, batch_size, seq_len)
+    return RunData(
+        corpus=corpus,
+        train=shard_by_batch_slices(train),
+        valid=shard_by_batch_slices(valid),
+        tokens_per_epoch=int(train.cardinality()) * batch_size * seq_len,
+    )
+
+
+def build_or_resume(config, data, resume_from, strategy):
+    """Step 3: the compiled model and the run's progress.
+
+    The model starts from `config.seed`, set after loading the corpus (a
+    TFDS corpus draws random numbers while it loads), so it starts the
+    same whatever the source. If the `RunDirectory` `resume_from` holds a
+    backup, the model and optimizer weights and the progress come from it.
+    """
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, len(data.corpus.vocabulary), strategy)
+    backup = resume_from.load_backup()
+    if backup is None:
+        return model, Progress()
+    with strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(backup["weights_path"])
+    progress = Progress(
+        epoch=backup["epoch"],
+        best_val_perplexity=backup["best_val_perplexity"],
+        history=tuple(backup["history"]),
+        train_seconds=backup["train_seconds"],
+    )
+    print(
+        f"Resuming {resume_from.path} after epoch {progress.epoch} "
+        f"(best valid perplexity {progress.best_val_perplexity:.2f})."
+    )
+    return model, progress
+
+
+def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
+    """Step 4: `model.fit` from the progress on; returns the `RunRecorder`."""
+    recorder = RunRecorder(run_dir, progress.history, progress.train_seconds)
+    callbacks = epoch_callbacks(config, data, progress, run_dir)
+    more_epochs = progress.epoch < config.epochs
+    if config.time_budget_minutes > 0:
+        budget = TimeBudget(
+            config.time_budget_minutes * 60, progress.train_seconds
+        )
+        callbacks.append(budget)
+        # A resumed run whose budget was spent does not train again.
+        last = progress.history[-1:]
+        if last and budget.would_overrun(last[0]["train_seconds"]):
+            more_epochs = False
+    callbacks += [*extra, recorder]
+    if more_epochs:
+        with multi_worker_fit(model, strategy):
+            model.fit(
+                data.train,
+                epochs=config.epochs,
+                initial_epoch=progress.epoch,
+                shuffle=False,
+                verbose=verbose,
+                callbacks=callbacks,
+            )
+    return recorder
+
+
+def epoch_callbacks(config, data, progress, run_dir):
+    """The run's callbacks, in the order each epoch's logs pass them."""
+    best = progress.best_val_perplexity
+    callbacks = [
+        EpochTimer(),  # first: the time excludes the validation pass
+        ResetStatesCallback(),
+        PerplexityCallback(data.valid),
+        EpochLearningRateDecay(
+            config.lr_schedule,
+            config.lr_decay,
+            config.decay_start_epoch,
+            best=best,
+        ),
+        DivergenceGuard(),
+        BestModelCheckpoint(run_dir, best=best),
+        keras.callbacks.TensorBoard(run_dir.tensorboard_dir),
+    ]
+    if config.rnn_cell == "lstm":
+        inputs, _ = first_validation_window(
+            data.corpus, config.batch_size, config.seq_len
+        )
+        callbacks.append(GateHistograms(inputs, run_dir.gate_log_dir))
+    return callbacks + [
+        keras.callbacks.ProgbarLogger(),
+        EpochLine(data.tokens_per_epoch),
+    ]
+
+
+def evaluate_on_test(config, model, corpus, run_dir):
+    """Step 5: the best weights' `(mean_nll, tokens)` on the test text."""
+    if os.path.isfile(run_dir.best_model_path):
+        model.load_weights(run_dir.best_model_path)
+    return evaluate_single_stream(
+        config, model, corpus.test, len(corpus.vocabulary)
+    )
+
+
+def write_results(run_dir, results, history, output_dir):
+    """Step 6: `results.json`, `curves.png` and the summary line."""
+    run_dir.write_results(results)
+    plot_curves(
+        history,
+        run_dir.curves_path,
+        title=os.path.basename(os.path.normpath(output_dir)),
+    )
+    print(summary_line(results))
