@@ -23,6 +23,9 @@ class TiedEmbedding(keras.layers.Layer):
     same variable, its gradient is the sum of both uses' gradients with no
     extra bookkeeping.
 
+    Not `keras.layers.ReversibleEmbedding`: its reverse call has no output
+    bias, which the book's model and PyTorch's tied decoder both have.
+
     References:
         - [Press & Wolf, 2017](https://arxiv.org/abs/1608.05859)
         - [Inan et al., 2017](https://arxiv.org/abs/1611.01462)

@@ -91,6 +91,8 @@ def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
     The files are fetched into a temporary folder beside the cache and
     verified there; only a complete, verified set is renamed into place, so
     a failed or interrupted download leaves no partial cache.
+    (`keras.utils.get_file` writes each file in place, where a kill leaves
+    a partial one.)
 
     Returns:
         The directory holding the verified files.
