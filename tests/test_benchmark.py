@@ -50,3 +50,16 @@ def test_inference_parts_smoke_run_times_every_part_and_writes_json(tmp_path):
     }
     for row in parts.values():
         assert 0 < row["min_ms"] <= row["median_ms"]
+
+
+def test_a_mixed_precision_system_leaves_the_global_policy_as_it_was():
+    import keras
+
+    config = throughput.CONFIGS["smoke"]
+    model = throughput.build_keras_model(
+        config, "ours", jit=False, precision="mixed_bfloat16"
+    )
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert {layer.dtype_policy.name for layer in model.layers[1:-1]} == {
+        "mixed_bfloat16"
+    }

@@ -5,6 +5,7 @@ Each case runs the tool as a user does, in a fresh process, without
 checked: standard error must hold the one line and nothing else.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -198,3 +199,37 @@ def test_a_run_starts_quietly(corpus, tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
     assert completed.stdout.splitlines()[0].startswith("| epoch |")
+
+
+IMPORT_EVERYTHING = """
+import json, os, sys
+import training, training.train, training.run, training.plots
+import training.export, training.generate, training.inspect_model
+import keras, matplotlib
+print(json.dumps({
+    "log_level": os.environ.get("TF_CPP_MIN_LOG_LEVEL"),
+    "backend": matplotlib.get_backend(),
+    "policy": keras.mixed_precision.global_policy().name,
+}))
+"""
+
+
+def test_importing_the_application_changes_nothing():
+    environment = {
+        k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"
+    }
+    environment["MPLBACKEND"] = "svg"  # the user's choice, not ours
+    completed = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERYTHING],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=REPO_ROOT,
+        check=True,
+    )
+    effects = json.loads(completed.stdout.splitlines()[-1])
+    assert effects == {
+        "log_level": None,  # the quiet start is for python -m tools only
+        "backend": "svg",
+        "policy": "float32",
+    }

@@ -10,7 +10,9 @@ from keras_lstm_scratch import (
     Perplexity,
     PerplexityCallback,
     ResetStatesCallback,
+    TokenNLLEvaluator,
     build_language_model,
+    evaluate_token_nll,
 )
 
 VOCAB = 7
@@ -232,6 +234,26 @@ def test_callback_val_perplexity_equals_independent_token_weighted_nll(
         expected, rel=1e-5
     )
     assert (tmp_path / "best.keras").exists()
+
+
+def test_an_evaluator_traces_once_and_scores_each_pass_afresh():
+    valid_inputs, valid_targets, valid_batches = stream_windows(seed=12)
+    model = stateful_model()
+    evaluate = TokenNLLEvaluator(model)
+    passes = [evaluate(dataset_of(valid_batches)) for _ in range(3)]
+
+    whole_stream = build_language_model(VOCAB, 5, 5, num_layers=2)
+    whole_stream.set_weights(model.get_weights())
+    logits = whole_stream.predict(valid_inputs, verbose=0)
+    expected = token_nll(valid_targets, logits).mean()
+    for mean_nll, count in passes:
+        # The metric starts from zero at every pass: no sums carried over.
+        assert mean_nll == pytest.approx(expected, rel=1e-5)
+        assert count == valid_targets.size
+    assert evaluate._distributed_score.experimental_get_tracing_count() == 1
+    assert evaluate_token_nll(model, dataset_of(valid_batches))[
+        0
+    ] == pytest.approx(expected, rel=1e-5)
 
 
 def test_callback_derives_perplexity_from_losses_without_the_metric():
