@@ -31,6 +31,7 @@ from keras_lstm_scratch.perplexity import (
 from keras_lstm_scratch.state_reset import ResetStatesCallback, reset_rnn_states
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
+from keras_lstm_scratch.word_dropout import WordDropout
 
 __version__ = "0.2.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "TiedEmbedding",
     "TimeLSTM",
     "TokenNLLEvaluator",
+    "WordDropout",
     "build_language_model",
     "evaluate_token_nll",
     "make_strategy",

@@ -10,6 +10,7 @@ from keras_lstm_scratch.argument_checks import check_positive_int, check_rate
 from keras_lstm_scratch.output_projection import OutputProjection
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
+from keras_lstm_scratch.word_dropout import WordDropout
 
 RNN_CELLS = ("lstm", "simple_rnn")
 
@@ -29,6 +30,10 @@ def build_language_model(
     recurrent_initializer="orthogonal",
     unit_forget_bias=True,
     rnn_cell="lstm",
+    locked_dropout=False,
+    input_dropout=None,
+    output_dropout=None,
+    word_dropout=0.0,
     name="lstm_language_model",
 ):
     """Builds a word-level LSTM language model as a functional `keras.Model`.
@@ -79,6 +84,15 @@ def build_language_model(
         rnn_cell: `"lstm"` (`TimeLSTM` layers), or `"simple_rnn"`
             (`keras.layers.SimpleRNN`: the plain RNN of the book's chapter
             5, for comparisons such as `gradient_flow`).
+        locked_dropout: If `True`, every dropout draws one mask per
+            sequence and feature and keeps it at every time step (locked,
+            or variational, dropout: Gal & Ghahramani, 2016), with
+            `keras.layers.SpatialDropout1D`; a fresh mask per batch window.
+        input_dropout: Dropout rate after the embedding; `None`: `dropout`.
+        output_dropout: Dropout rate after the last LSTM layer, before the
+            projection; `None`: `dropout`.
+        word_dropout: Float in [0, 1): the rate of `WordDropout`, which
+            drops whole words of the vocabulary for a batch window.
         name: Model name.
 
     Returns:
@@ -97,6 +111,11 @@ def build_language_model(
     hidden_units = check_positive_int("hidden_units", hidden_units)
     num_layers = check_positive_int("num_layers", num_layers)
     dropout = check_rate("dropout", dropout)
+    input_rate = dropout if input_dropout is None else input_dropout
+    input_rate = check_rate("input_dropout", input_rate)
+    output_rate = dropout if output_dropout is None else output_dropout
+    output_rate = check_rate("output_dropout", output_rate)
+    word_dropout = check_rate("word_dropout", word_dropout)
     if rnn_cell not in RNN_CELLS:
         raise ValueError(
             f"rnn_cell must be one of {RNN_CELLS}; received "
@@ -138,9 +157,19 @@ def build_language_model(
             embeddings_initializer=embeddings_initializer,
             name="embedding",
         )
+
+    def dropout_layer(rate, name):
+        if locked_dropout:  # one mask per sequence and feature, all steps
+            return keras.layers.SpatialDropout1D(rate, name=name)
+        return keras.layers.Dropout(rate, name=name)
+
     x = embedding(token_ids)  # (batch, time, embedding_dim)
-    if dropout > 0:
-        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    if word_dropout > 0:
+        x = WordDropout(vocab_size, word_dropout, name="word_dropout")(
+            [token_ids, x]
+        )
+    if input_rate > 0:
+        x = dropout_layer(input_rate, "embedding_dropout")(x)
     for layer_index in range(1, num_layers + 1):
         if rnn_cell == "simple_rnn":
             rnn = keras.layers.SimpleRNN(
@@ -162,8 +191,9 @@ def build_language_model(
                 name=f"lstm_{layer_index}",
             )
         x = rnn(x)  # (batch, time, hidden_units)
-        if dropout > 0:
-            x = keras.layers.Dropout(dropout, name=f"dropout_{layer_index}")(x)
+        rate = output_rate if layer_index == num_layers else dropout
+        if rate > 0:
+            x = dropout_layer(rate, f"dropout_{layer_index}")(x)
     if tie_weights:
         logits = embedding(x, reverse=True)
     else:

@@ -26,6 +26,10 @@ class TrainConfig:
     hidden_units: int = 100  # LSTM state size, every layer
     num_layers: int = 1  # stacked LSTM layers
     dropout: float = 0.0  # between layers only (depth direction)
+    input_dropout: float = -1.0  # after the embedding; <0: as dropout
+    output_dropout: float = -1.0  # before the projection; <0: as dropout
+    locked_dropout: bool = False  # one mask per sequence, every time step
+    word_dropout: float = 0.0  # whole words dropped per batch window
     tie_weights: bool = False  # embedding matrix doubles as output projection
     rnn_cell: str = "lstm"  # "simple_rnn": the plain RNN, for comparison
     init_scale: float = 0.0  # >0: weights U(-s, s) (Zaremba); 0: Keras's
@@ -139,10 +143,18 @@ def validate_config(config):
             raise InvalidInputError(
                 f"{key} must be > 0; received {key}={getattr(config, key)}."
             )
-    if not 0.0 <= config.dropout < 1.0:
-        raise InvalidInputError(
-            f"dropout must be in [0, 1); received dropout={config.dropout}."
-        )
+    for key in ("dropout", "word_dropout"):
+        if not 0.0 <= getattr(config, key) < 1.0:
+            raise InvalidInputError(
+                f"{key} must be in [0, 1); received "
+                f"{key}={getattr(config, key)}."
+            )
+    for key in ("input_dropout", "output_dropout"):
+        if not getattr(config, key) < 1.0:
+            raise InvalidInputError(
+                f"{key} must be below 1 (a negative value: as dropout); "
+                f"received {key}={getattr(config, key)}."
+            )
     corpus = config.corpus
     if not (corpus == "ptb" or corpus.startswith(("text:", "tfds:"))):
         raise InvalidInputError(

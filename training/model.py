@@ -66,6 +66,11 @@ def initializers(config):
     )
 
 
+def rate_or_none(rate):
+    """A config's dropout rate; negative means "as `dropout`" (`None`)."""
+    return None if rate < 0 else rate
+
+
 def build_model(config, vocab_size, strategy, batch_size=None):
     """The stateful language model that `config` describes, compiled.
 
@@ -99,6 +104,10 @@ def build_model(config, vocab_size, strategy, batch_size=None):
                 dropout=config.dropout,
                 tie_weights=config.tie_weights,
                 rnn_cell=config.rnn_cell,
+                locked_dropout=config.locked_dropout,
+                input_dropout=rate_or_none(config.input_dropout),
+                output_dropout=rate_or_none(config.output_dropout),
+                word_dropout=config.word_dropout,
                 stateful=True,
                 batch_size=batch_size,
                 seq_len=config.seq_len,
