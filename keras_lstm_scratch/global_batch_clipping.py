@@ -7,9 +7,8 @@ global batch whenever clipping is active, which with the book's threshold
 of 0.25 is nearly every step. `GlobalBatchClippedSGD` sums the shares
 first, clips the sum, and hands each replica `1/R` of the clipped
 gradient, which Keras's own sum then turns back into exactly the clipped
-gradient. The cost is one
-more all-reduce of the gradients per step; with one replica nothing
-changes.
+gradient. The cost is one more all-reduce of the gradients per step; with
+one replica nothing changes.
 
 Keras has no public hook for this: `_clip_gradients` is the private method
 its optimizers call between computing and applying the gradients, hence

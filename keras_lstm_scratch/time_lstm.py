@@ -16,8 +16,8 @@ book's name for the loop over time) is that same `RNN` of the same
   projection by ordinary autodiff.
 
 docs/speed.md measures what this gains over the generic loop and over
-`keras.layers.LSTM`. Calls with a mask or with
-`go_backwards=True` take Keras's generic loop, unchanged.
+`keras.layers.LSTM`. Calls with a mask or with `go_backwards=True` take
+Keras's generic loop, unchanged.
 """
 
 import keras

@@ -8,7 +8,6 @@ validation sentence).
 """
 
 import numpy as np
-import tensorflow as tf
 
 from keras_lstm_scratch.data import (
     load_ptb,
@@ -62,12 +61,6 @@ def validation_windows(corpus, batch_size, seq_len):
     weight 0, so that every validation token is counted once.
     """
     return tbptt_windows(corpus.valid, batch_size, seq_len, pad=True)
-
-
-def validation_dataset(corpus, batch_size, seq_len):
-    """`validation_windows` as a dataset of `(x, y, sample_weight)`."""
-    windows = validation_windows(corpus, batch_size, seq_len)
-    return tf.data.Dataset.from_tensor_slices(windows)
 
 
 def first_validation_window(corpus, batch_size, seq_len):

@@ -41,10 +41,9 @@ from training.callbacks import (
     TimeBudget,
 )
 from training.data import (
-    first_validation_window,
     load_corpus,
     training_windows,
-    validation_dataset,
+    validation_windows,
 )
 from training.learning_rate import EpochLearningRateDecay
 from training.model import build_model
@@ -59,7 +58,8 @@ class RunData:
 
     corpus: object  # keras_lstm_scratch.data.Corpus
     train: tf.data.Dataset
-    valid: tf.data.Dataset
+    valid_windows: tuple  # (inputs, targets, weights), (windows, batch, time)
+    valid: tf.data.Dataset  # valid_windows, one window per element
     tokens_per_epoch: int
 
 
@@ -148,10 +148,12 @@ def load_data(config, data_dir):
     corpus = load_corpus(config, data_dir)
     batch_size, seq_len = config.batch_size, config.seq_len
     train = training_windows(corpus, batch_size, seq_len)
-    valid = validation_dataset(corpus, batch_size, seq_len)
+    windows = validation_windows(corpus, batch_size, seq_len)
+    valid = tf.data.Dataset.from_tensor_slices(windows)
     return RunData(
         corpus=corpus,
         train=shard_by_batch_slices(train),
+        valid_windows=windows,
         valid=shard_by_batch_slices(valid),
         tokens_per_epoch=int(train.cardinality()) * batch_size * seq_len,
     )
@@ -231,10 +233,8 @@ def epoch_callbacks(config, data, progress, run_dir):
         BestModelCheckpoint(run_dir, best=best),
         keras.callbacks.TensorBoard(run_dir.tensorboard_dir),
     ]
-    if config.rnn_cell == "lstm":
-        inputs, _ = first_validation_window(
-            data.corpus, config.batch_size, config.seq_len
-        )
+    if config.rnn_cell == "lstm":  # gates of the first validation window
+        inputs = data.valid_windows[0][0]  # (batch, time)
         callbacks.append(GateHistograms(inputs, run_dir.gate_log_dir))
     return callbacks + [
         keras.callbacks.ProgbarLogger(),
