@@ -128,12 +128,13 @@ class TimeBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = (logs or {}).get("train_seconds", 0.0)
         self.spent_seconds += seconds
-        if self.would_overrun(seconds):
+        if self.epochs_left(seconds) == 0:
             self.model.stop_training = True
 
-    def would_overrun(self, epoch_seconds):
-        """Whether one more epoch of `epoch_seconds` exceeds the budget."""
-        return self.spent_seconds + epoch_seconds > self.budget_seconds
+    def epochs_left(self, epoch_seconds):
+        """Whole epochs of `epoch_seconds` that fit in what is left."""
+        left = self.budget_seconds - self.spent_seconds
+        return max(0, math.floor(left / max(epoch_seconds, 1e-9)))
 
 
 class RunRecorder(keras.callbacks.Callback):

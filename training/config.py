@@ -41,20 +41,23 @@ class TrainConfig:
     learning_rate: float = 20.0  # plain SGD, as the book
     clip_norm: float = 0.25  # gradient clipping threshold
     clip_mode: str = "global"  # "global" (book, PyTorch) or "per_variable"
-    lr_schedule: str = "plateau"  # "plateau": book; "step": Zaremba
+    # "plateau": book; "step": Zaremba; "linear": to zero over the time budget
+    lr_schedule: str = "plateau"
     lr_decay: float = 4.0  # divide the learning rate by this
     decay_start_epoch: int = 0  # "step": epochs at the full rate
+    lr_constant_fraction: float = 0.0  # "linear": share of the budget at full
     time_budget_minutes: float = 0.0  # >0: start no epoch that would overrun
     jit_compile: bool = False  # XLA; slower for this model on CPU
-    # "float32", or "mixed_bfloat16": bf16 compute, float32 master weights
+    # "float32"; "mixed_bfloat16": bf16 compute, float32 master weights;
+    # "auto": mixed_bfloat16 where the CPU has bf16 instructions, else float32
     precision: str = "float32"
     seed: int = 1
 
 
 CHOICES = {
     "clip_mode": ("global", "per_variable"),
-    "lr_schedule": ("plateau", "step"),
-    "precision": ("float32", "mixed_bfloat16"),
+    "lr_schedule": ("plateau", "step", "linear"),
+    "precision": ("float32", "mixed_bfloat16", "auto"),
     "rnn_cell": RNN_CELLS,
 }
 
@@ -155,6 +158,16 @@ def validate_config(config):
                 f"{key} must be below 1 (a negative value: as dropout); "
                 f"received {key}={getattr(config, key)}."
             )
+    if not 0.0 <= config.lr_constant_fraction < 1.0:
+        raise InvalidInputError(
+            "lr_constant_fraction must be in [0, 1); received "
+            f"lr_constant_fraction={config.lr_constant_fraction}."
+        )
+    if config.lr_schedule == "linear" and config.time_budget_minutes <= 0:
+        raise InvalidInputError(
+            "lr_schedule='linear' decays over the time budget; set "
+            "time_budget_minutes too (e.g. --set time_budget_minutes=30)."
+        )
     corpus = config.corpus
     if not (corpus == "ptb" or corpus.startswith(("text:", "tfds:"))):
         raise InvalidInputError(

@@ -1,8 +1,12 @@
-"""The learning rate of a run, changed between epochs."""
+"""The learning rate of a run: rules applied between epochs, and the linear
+decay to zero over a training-time budget."""
 
 import math
+import time
 
 import keras
+
+from training.callbacks import TimeBudget
 
 
 class EpochLearningRateDecay(keras.callbacks.Callback):
@@ -66,3 +70,114 @@ class EpochLearningRateDecay(keras.callbacks.Callback):
         elif epoch + 1 < self.decay_start_epoch:
             return
         self.model.optimizer.learning_rate.assign(rate / self.decay)
+
+
+class BudgetLinearDecay(TimeBudget):
+    """Brings the learning rate linearly to zero as a time budget runs out.
+
+    Linear decay to zero over the whole budget is the robust schedule for
+    budgeted training (Li, Yumer, Ramanan, "Budgeted Training: Rethinking
+    Deep Neural Network Training Under Resource Constraints", ICLR 2020).
+    The budget is training time, not epochs, so the schedule fits the
+    machine it runs on: before every batch the rate is set from the
+    training seconds spent so far (validation passes excluded),
+
+        rate = base_rate * min(1, (end - t) / (end - constant_fraction * end))
+
+    where `end` is where the last whole epoch that fits in the budget will
+    finish: after each epoch, `end` is replanned from that epoch's length,
+    and training stops when no further epoch fits. So the last epoch ends
+    within the budget, with the rate reaching zero as it ends.
+
+    Args:
+        base_rate: The starting (and constant-phase) rate.
+        budget_seconds: Training seconds allowed in all.
+        constant_fraction: Share of the run at `base_rate` before the
+            decay, in `[0, 1)`.
+        spent_seconds: Training seconds already spent (when resuming).
+        epoch_seconds: The last epoch's training seconds (when resuming),
+            to plan the end before the first epoch of the resumed run.
+        clock: Seconds as a float, `time.perf_counter` by default (a test
+            passes a fake clock).
+
+    Call arguments:
+        Used as a Keras callback, in place of `EpochLearningRateDecay`
+        and the `TimeBudget` stop.
+
+    Returns:
+        Nothing; sets the optimizer's rate before every batch, writes
+        `logs["lr"]` (the rate of the epoch's first batch) and stops
+        training when the next epoch would overrun the budget.
+
+    Example:
+
+    ```python
+    schedule = BudgetLinearDecay(20.0, budget_seconds=30 * 60)
+    model.fit(train, epochs=100, callbacks=[schedule])
+    ```
+    """
+
+    def __init__(
+        self,
+        base_rate,
+        budget_seconds,
+        constant_fraction=0.0,
+        spent_seconds=0.0,
+        epoch_seconds=None,
+        clock=time.perf_counter,
+    ):
+        super().__init__(budget_seconds, spent_seconds)
+        if not 0.0 <= constant_fraction < 1.0:
+            raise ValueError(
+                f"constant_fraction={constant_fraction}; give a share of "
+                "the run in [0, 1)."
+            )
+        if budget_seconds <= 0:
+            raise ValueError(
+                f"budget_seconds={budget_seconds}; give a positive budget."
+            )
+        self.base_rate = base_rate
+        self.constant_fraction = constant_fraction
+        self.clock = clock
+        self.end_seconds = budget_seconds
+        if epoch_seconds:
+            self.plan(epoch_seconds)
+        self._epoch_start = self._last_batch_end = None
+        self._epoch_rate = None
+
+    def plan(self, epoch_seconds):
+        """Sets `end_seconds` to where the last epoch that fits ends."""
+        self.end_seconds = (
+            self.spent_seconds + self.epochs_left(epoch_seconds) * epoch_seconds
+        )
+
+    def rate_at(self, seconds):
+        """The rate after `seconds` of training."""
+        end = self.end_seconds
+        start = self.constant_fraction * end
+        if seconds <= start:
+            return self.base_rate
+        return self.base_rate * max(0.0, (end - seconds) / (end - start))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._last_batch_end = self.clock()
+        self._epoch_rate = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        seconds = self.spent_seconds + self.clock() - self._epoch_start
+        rate = self.rate_at(seconds)
+        self.model.optimizer.learning_rate.assign(rate)
+        if self._epoch_rate is None:
+            self._epoch_rate = rate
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_end = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["lr"] = self._epoch_rate
+        epoch_seconds = self._last_batch_end - self._epoch_start
+        self.spent_seconds += epoch_seconds
+        self.plan(epoch_seconds)
+        if self.epochs_left(epoch_seconds) == 0:
+            self.model.stop_training = True

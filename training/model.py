@@ -52,6 +52,35 @@ def global_dtype_policy(name):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def resolve_precision(name, cpu_flags=None):
+    """The dtype policy of a config's `precision`.
+
+    `"auto"` is `"mixed_bfloat16"` on a CPU with bfloat16 instructions
+    (AVX512-BF16 or AMX: about 1.5x faster on 2x650 there) and
+    `"float32"` elsewhere, where bfloat16 would be emulated and slower.
+    `cpu_flags` is for tests; by default `/proc/cpuinfo`'s flags (none
+    elsewhere than Linux).
+    """
+    if name != "auto":
+        return name
+    if cpu_flags is None:
+        cpu_flags = cpu_instruction_flags()
+    has_bf16 = {"avx512_bf16", "amx_bf16"} & set(cpu_flags)
+    return "mixed_bfloat16" if has_bf16 else "float32"
+
+
+def cpu_instruction_flags():
+    """The CPU's instruction-set flags (`/proc/cpuinfo`; none elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    return line.partition(":")[2].split()
+    except OSError:
+        pass
+    return []
+
+
 def initializers(config):
     """`U(-init_scale, init_scale)` for every weight (Zaremba), or Keras's."""
     if config.init_scale <= 0:
@@ -95,7 +124,7 @@ def build_model(config, vocab_size, strategy, batch_size=None):
             f"CPU devices ({strategy.num_replicas_in_sync} replicas)."
         )
     with strategy.scope():
-        with global_dtype_policy(config.precision):
+        with global_dtype_policy(resolve_precision(config.precision)):
             model = build_language_model(
                 vocab_size,
                 embedding_dim=config.embedding_dim,

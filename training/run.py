@@ -45,7 +45,7 @@ from training.data import (
     training_windows,
     validation_windows,
 )
-from training.learning_rate import EpochLearningRateDecay
+from training.learning_rate import BudgetLinearDecay, EpochLearningRateDecay
 from training.model import build_model
 from training.plots import plot_curves
 from training.results import evaluate_single_stream, run_results, summary_line
@@ -191,16 +191,13 @@ def build_or_resume(config, data, resume_from, strategy):
 def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
     """Step 4: `model.fit` from the progress on; returns the `RunRecorder`."""
     recorder = RunRecorder(run_dir, progress.history, progress.train_seconds)
-    callbacks = epoch_callbacks(config, data, progress, run_dir)
+    budget = time_budget(config, progress)
+    callbacks = epoch_callbacks(config, data, progress, run_dir, budget)
     more_epochs = progress.epoch < config.epochs
-    if config.time_budget_minutes > 0:
-        budget = TimeBudget(
-            config.time_budget_minutes * 60, progress.train_seconds
-        )
-        callbacks.append(budget)
+    last = progress.history[-1:]
+    if budget is not None and last:
         # A resumed run whose budget was spent does not train again.
-        last = progress.history[-1:]
-        if last and budget.would_overrun(last[0]["train_seconds"]):
+        if budget.epochs_left(last[0]["train_seconds"]) == 0:
             more_epochs = False
     callbacks += [*extra, recorder]
     if more_epochs:
@@ -216,19 +213,18 @@ def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
     return recorder
 
 
-def epoch_callbacks(config, data, progress, run_dir):
-    """The run's callbacks, in the order each epoch's logs pass them."""
+def epoch_callbacks(config, data, progress, run_dir, budget=None):
+    """The run's callbacks, in the order each epoch's logs pass them.
+
+    `budget` is `time_budget`'s callback, or `None`.
+    """
     best = progress.best_val_perplexity
     callbacks = [
         EpochTimer(),  # first: the time excludes the validation pass
         ResetStatesCallback(),
         PerplexityCallback(data.valid),
-        EpochLearningRateDecay(
-            config.lr_schedule,
-            config.lr_decay,
-            config.decay_start_epoch,
-            best=best,
-        ),
+        *epoch_rate_decay(config, best),
+        *([budget] if budget is not None else []),
         DivergenceGuard(),
         BestModelCheckpoint(run_dir, best=best),
         keras.callbacks.TensorBoard(run_dir.tensorboard_dir),
@@ -240,6 +236,38 @@ def epoch_callbacks(config, data, progress, run_dir):
         keras.callbacks.ProgbarLogger(),
         EpochLine(data.tokens_per_epoch),
     ]
+
+
+def epoch_rate_decay(config, best):
+    """The rule that divides the rate between epochs, if the run has one."""
+    if config.lr_schedule == "linear":  # set per batch by time_budget
+        return []
+    return [
+        EpochLearningRateDecay(
+            config.lr_schedule,
+            config.lr_decay,
+            config.decay_start_epoch,
+            best=best,
+        )
+    ]
+
+
+def time_budget(config, progress):
+    """The callback that keeps the time budget (and, for `"linear"`, sets
+    the rate from it), or `None` without a budget."""
+    if config.time_budget_minutes <= 0:
+        return None
+    seconds = config.time_budget_minutes * 60
+    if config.lr_schedule != "linear":
+        return TimeBudget(seconds, progress.train_seconds)
+    last = progress.history[-1:]
+    return BudgetLinearDecay(
+        config.learning_rate,
+        seconds,
+        constant_fraction=config.lr_constant_fraction,
+        spent_seconds=progress.train_seconds,
+        epoch_seconds=last[0]["train_seconds"] if last else None,
+    )
 
 
 def evaluate_on_test(config, model, corpus, run_dir):
