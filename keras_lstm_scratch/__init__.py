@@ -7,6 +7,9 @@ The layers read like the book's chapter 6: `LSTMCell` (one step) ->
 `keras_lstm_scratch.inspection` looks inside it.
 """
 
+from keras_lstm_scratch.activation_regularization import (
+    ActivationRegularization,
+)
 from keras_lstm_scratch.cross_entropy import (
     SparseSoftmaxCrossEntropy,
     sparse_softmax_cross_entropy,
@@ -31,14 +34,21 @@ from keras_lstm_scratch.perplexity import (
 from keras_lstm_scratch.state_reset import ResetStatesCallback, reset_rnn_states
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
+from keras_lstm_scratch.weight_averaging import (
+    AveragedSGD,
+    NonMonotoneAveraging,
+)
 from keras_lstm_scratch.word_dropout import WordDropout
 
 __version__ = "0.2.0"
 
 __all__ = [
+    "ActivationRegularization",
+    "AveragedSGD",
     "ClippedSGD",
     "GlobalBatchClippedSGD",
     "LSTMCell",
+    "NonMonotoneAveraging",
     "OutputProjection",
     "Perplexity",
     "PerplexityCallback",

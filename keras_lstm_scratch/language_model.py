@@ -6,6 +6,9 @@ model apart again into its embedding, RNN layers and output projection.
 
 import keras
 
+from keras_lstm_scratch.activation_regularization import (
+    ActivationRegularization,
+)
 from keras_lstm_scratch.argument_checks import check_positive_int, check_rate
 from keras_lstm_scratch.output_projection import OutputProjection
 from keras_lstm_scratch.tied_embedding import TiedEmbedding
@@ -34,6 +37,10 @@ def build_language_model(
     input_dropout=None,
     output_dropout=None,
     word_dropout=0.0,
+    weight_dropout=0.0,
+    activation_regularization=0.0,
+    temporal_activation_regularization=0.0,
+    seed=None,
     name="lstm_language_model",
 ):
     """Builds a word-level LSTM language model as a functional `keras.Model`.
@@ -93,6 +100,15 @@ def build_language_model(
             projection; `None`: `dropout`.
         word_dropout: Float in [0, 1): the rate of `WordDropout`, which
             drops whole words of the vocabulary for a batch window.
+        weight_dropout: Float in [0, 1): weight drop (DropConnect) on
+            every `TimeLSTM`'s recurrent kernel, one mask per batch window
+            (`TimeLSTM(weight_dropout=...)`). `rnn_cell="lstm"` only.
+        activation_regularization: AR coefficient (`alpha`): adds
+            `alpha * mean(h**2)` of the last LSTM layer's dropped outputs
+            to the training loss (`ActivationRegularization`).
+        temporal_activation_regularization: TAR coefficient (`beta`): adds
+            `beta * mean((h[t] - h[t-1])**2)` of its undropped outputs.
+        seed: Optional integer seed of the weight-drop masks.
         name: Model name.
 
     Returns:
@@ -116,6 +132,13 @@ def build_language_model(
     output_rate = dropout if output_dropout is None else output_dropout
     output_rate = check_rate("output_dropout", output_rate)
     word_dropout = check_rate("word_dropout", word_dropout)
+    weight_dropout = check_rate("weight_dropout", weight_dropout)
+    if weight_dropout > 0 and rnn_cell != "lstm":
+        raise ValueError(
+            f"weight_dropout={weight_dropout} drops TimeLSTM's recurrent "
+            f"weights; rnn_cell={rnn_cell!r} has none. Use rnn_cell='lstm' "
+            "or weight_dropout=0."
+        )
     if rnn_cell not in RNN_CELLS:
         raise ValueError(
             f"rnn_cell must be one of {RNN_CELLS}; received "
@@ -188,12 +211,21 @@ def build_language_model(
                 unit_forget_bias=unit_forget_bias,
                 return_sequences=True,
                 stateful=stateful,
+                weight_dropout=weight_dropout,
+                seed=None if seed is None else seed + layer_index,
                 name=f"lstm_{layer_index}",
             )
         x = rnn(x)  # (batch, time, hidden_units)
+        hidden = x
         rate = output_rate if layer_index == num_layers else dropout
         if rate > 0:
             x = dropout_layer(rate, f"dropout_{layer_index}")(x)
+    if activation_regularization or temporal_activation_regularization:
+        x = ActivationRegularization(
+            activation_regularization,
+            temporal_activation_regularization,
+            name="activation_regularization",
+        )([hidden, x])
     if tie_weights:
         logits = embedding(x, reverse=True)
     else:

@@ -18,12 +18,18 @@ book's name for the loop over time) is that same `RNN` of the same
 docs/speed.md measures what this gains over the generic loop and over
 `keras.layers.LSTM`. Calls with a mask or with `go_backwards=True` take
 Keras's generic loop, unchanged.
+
+`weight_dropout` is AWD-LSTM's weight drop (DropConnect on the recurrent
+weights, Merity et al., 2017): in training, each call multiplies `U` by
+one random mask and runs the loop, forward and backward, with the masked
+`U`; every step of the call shares that mask, and the next call (the next
+batch window) draws a new one.
 """
 
 import keras
 import tensorflow as tf
 
-from keras_lstm_scratch.argument_checks import check_float_inputs
+from keras_lstm_scratch.argument_checks import check_float_inputs, check_rate
 from keras_lstm_scratch.lstm_cell import LSTMCell
 
 CELL_ARGUMENTS = (
@@ -56,6 +62,11 @@ class TimeLSTM(keras.layers.RNN):
         stateful: Carry the final states into the next batch (needs a
             fixed batch size); `reset_state()` zeroes them.
         go_backwards: Read the sequence backwards (generic loop).
+        weight_dropout: Float in [0, 1): in training, the share of the
+            recurrent kernel's entries zeroed for a call (the rest scaled
+            by `1 / (1 - weight_dropout)`), one mask for all its steps.
+            Needs the fast path: no mask, no `go_backwards`.
+        seed: Optional integer seed of the weight-drop masks.
         **kwargs: `LSTMCell` arguments (initializers, regularizers,
             constraints, `unit_forget_bias`), other `keras.layers.RNN`
             arguments and base layer arguments.
@@ -64,7 +75,7 @@ class TimeLSTM(keras.layers.RNN):
         sequences: Float tensor `(batch, time, features)`.
         initial_state: Optional `[h0, c0]`, each `(batch, units)`.
         mask: Optional boolean `(batch, time)`.
-        training: Passed to the cell.
+        training: Passed to the cell; weight drop acts only in training.
 
     Returns:
         `(batch, time, units)` (or `(batch, units)`), followed by `h` and
@@ -84,6 +95,8 @@ class TimeLSTM(keras.layers.RNN):
         return_state=False,
         go_backwards=False,
         stateful=False,
+        weight_dropout=0.0,
+        seed=None,
         **kwargs,
     ):
         cell_kwargs = {
@@ -101,6 +114,10 @@ class TimeLSTM(keras.layers.RNN):
             **kwargs,
         )
         self.units = cell.units
+        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
+        self.seed = seed
+        if self.weight_dropout > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _create_state_variables(self, batch_size):
         # Stateful h, c are one per replica under tf.distribute: each
@@ -116,14 +133,35 @@ class TimeLSTM(keras.layers.RNN):
         with tf.variable_creator_scope(per_replica):
             super()._create_state_variables(batch_size)
 
+    def recurrent_kernel_mask(self, dtype="float32"):
+        """A weight-drop mask for `recurrent_kernel`, `(units, 4*units)`.
+
+        Each entry is 0 with probability `weight_dropout`, else
+        `1 / (1 - weight_dropout)`, so the masked kernel keeps the expected
+        value of `U`. A fresh draw every call.
+        """
+        ones = keras.ops.ones((self.units, 4 * self.units), dtype=dtype)
+        return keras.random.dropout(
+            ones, self.weight_dropout, seed=self.seed_generator
+        )
+
     def inner_loop(self, sequences, initial_state, mask, training=False):
         check_float_inputs("TimeLSTM", sequences)
+        drop_weights = bool(training) and self.weight_dropout > 0
         if (
             mask is not None
             or self.go_backwards
             or self.unroll
             or keras.backend.backend() != "tensorflow"
         ):
+            if drop_weights:
+                raise ValueError(
+                    f"TimeLSTM {self.name!r}: weight_dropout="
+                    f"{self.weight_dropout} runs only in the fast loop, "
+                    "which takes no mask, no go_backwards and no unroll on "
+                    "the TensorFlow backend. Drop the mask (or these "
+                    "options), or set weight_dropout=0."
+                )
             return super().inner_loop(sequences, initial_state, mask, training)
         # Snapshots: for a stateful layer these are the state variables,
         # which RNN.call overwrites before the backward pass reads them.
@@ -140,12 +178,12 @@ class TimeLSTM(keras.layers.RNN):
         projection = tf.reshape(
             projection + self.cell.bias, tf.stack([-1, batch, 4 * self.units])
         )
-        hs, h, c = self.recurrence(
-            projection,
-            h0,
-            c0,
-            tf.convert_to_tensor(self.cell.recurrent_kernel),
-        )
+        recurrent_kernel = tf.convert_to_tensor(self.cell.recurrent_kernel)
+        if drop_weights:  # one mask for every step of this call
+            recurrent_kernel *= self.recurrent_kernel_mask(
+                recurrent_kernel.dtype
+            )
+        hs, h, c = self.recurrence(projection, h0, c0, recurrent_kernel)
         return h, tf.transpose(hs, [1, 0, 2]), [h, c]
 
     def recurrence(self, input_projection, h0, c0, recurrent_kernel):
@@ -245,6 +283,8 @@ class TimeLSTM(keras.layers.RNN):
         cell_config = config.pop("cell")["config"]
         config.update({key: cell_config[key] for key in CELL_ARGUMENTS})
         config["units"] = self.units
+        config["weight_dropout"] = self.weight_dropout
+        config["seed"] = self.seed
         return config
 
     @classmethod

@@ -280,3 +280,70 @@ def test_tiny_preset_on_ptb_beats_a_unigram_model(ptb_corpus, tiny_ptb_run):
     assert unigram > 600
     assert results["test_perplexity"] < unigram
     assert results["test_tokens"] == len(ptb_corpus.test) - 1
+
+
+class EpochEndWeights(keras.callbacks.Callback):
+    """The weights the epoch's validation and checkpoint saw (it runs after
+    them) and the raw weights after the epoch's last step."""
+
+    def __init__(self):
+        super().__init__()
+        self.validated, self.raw = [], []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_step = self.model.get_weights()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.validated.append(self.model.get_weights())
+        self.raw.append(self._last_step)
+
+
+def test_nt_asgd_validates_saves_and_tests_the_averaged_weights(
+    small_corpus_dir, tmp_path, monkeypatch
+):
+    # The trigger's own rule is tested on hand-made histories; here it
+    # fires after the first epoch, so epochs 2 and 3 average.
+    monkeypatch.setattr(
+        "keras_lstm_scratch.weight_averaging.nonmonotone_trigger",
+        lambda history, nonmono: True,
+    )
+    output_dir = str(tmp_path / "run")
+    weights = EpochEndWeights()
+    results = run(
+        small_config(small_corpus_dir, epochs=3, averaging_nonmono=1),
+        output_dir,
+        verbose=0,
+        extra_callbacks=[weights],
+    )
+    history = read_history(output_dir)
+    best = min(range(3), key=lambda e: float(history[e]["val_perplexity"]))
+    assert best > 0, "the small corpus improves every epoch"
+    saved = keras.models.load_model(os.path.join(output_dir, "best.keras"))
+    for got, averaged in zip(
+        saved.get_weights(), weights.validated[best], strict=True
+    ):
+        np.testing.assert_allclose(got, averaged, atol=1e-6)
+    assert any(
+        not np.allclose(a, r)
+        for a, r in zip(weights.validated[best], weights.raw[best], strict=True)
+    )
+    assert results["best_val_perplexity"] == pytest.approx(
+        float(history[best]["val_perplexity"])
+    )
+
+
+def test_the_linear_schedule_decays_over_the_budget(small_corpus_dir, tmp_path):
+    output_dir = str(tmp_path / "run")
+    config = small_config(
+        small_corpus_dir,
+        epochs=3,
+        lr_schedule="linear",
+        time_budget_minutes=10.0,
+    )
+    run(config, output_dir, verbose=0)
+    rates = [float(row["lr"]) for row in read_history(output_dir)]
+    assert len(rates) == 3
+    assert rates[0] == pytest.approx(config.learning_rate, rel=1e-3)
+    # Epochs of seconds in a 10-minute budget: still near the full rate,
+    # falling.
+    assert rates[0] > rates[1] > rates[2] > 0.9 * config.learning_rate

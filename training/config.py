@@ -30,6 +30,9 @@ class TrainConfig:
     output_dropout: float = -1.0  # before the projection; <0: as dropout
     locked_dropout: bool = False  # one mask per sequence, every time step
     word_dropout: float = 0.0  # whole words dropped per batch window
+    weight_dropout: float = 0.0  # DropConnect on recurrent weights (AWD)
+    activation_regularization: float = 0.0  # AR coefficient (AWD: 2)
+    temporal_activation_regularization: float = 0.0  # TAR (AWD: 1)
     tie_weights: bool = False  # embedding matrix doubles as output projection
     rnn_cell: str = "lstm"  # "simple_rnn": the plain RNN, for comparison
     init_scale: float = 0.0  # >0: weights U(-s, s) (Zaremba); 0: Keras's
@@ -46,6 +49,9 @@ class TrainConfig:
     lr_decay: float = 4.0  # divide the learning rate by this
     decay_start_epoch: int = 0  # "step": epochs at the full rate
     lr_constant_fraction: float = 0.0  # "linear": share of the budget at full
+    # >0: NT-ASGD, average the weights once validation has not improved on
+    # the best before the last N epochs (AWD-LSTM: 5); 0: off
+    averaging_nonmono: int = 0
     time_budget_minutes: float = 0.0  # >0: start no epoch that would overrun
     jit_compile: bool = False  # XLA; slower for this model on CPU
     # "float32"; "mixed_bfloat16": bf16 compute, float32 master weights;
@@ -146,7 +152,7 @@ def validate_config(config):
             raise InvalidInputError(
                 f"{key} must be > 0; received {key}={getattr(config, key)}."
             )
-    for key in ("dropout", "word_dropout"):
+    for key in ("dropout", "word_dropout", "weight_dropout"):
         if not 0.0 <= getattr(config, key) < 1.0:
             raise InvalidInputError(
                 f"{key} must be in [0, 1); received "
@@ -158,6 +164,19 @@ def validate_config(config):
                 f"{key} must be below 1 (a negative value: as dropout); "
                 f"received {key}={getattr(config, key)}."
             )
+    for key in (
+        "activation_regularization",
+        "temporal_activation_regularization",
+        "averaging_nonmono",
+    ):
+        if getattr(config, key) < 0:
+            raise InvalidInputError(
+                f"{key} must be >= 0; received {key}={getattr(config, key)}."
+            )
+    if config.weight_dropout > 0 and config.rnn_cell != "lstm":
+        raise InvalidInputError(
+            f"weight_dropout={config.weight_dropout} needs rnn_cell='lstm'."
+        )
     if not 0.0 <= config.lr_constant_fraction < 1.0:
         raise InvalidInputError(
             "lr_constant_fraction must be in [0, 1); received "

@@ -14,6 +14,7 @@ from keras_lstm_scratch.distribution import (
     can_jit_compile,
     per_replica_batch_size,
 )
+from keras_lstm_scratch.weight_averaging import AveragedSGD
 
 
 def make_optimizer(config):
@@ -25,15 +26,13 @@ def make_optimizer(config):
     each variable's gradient on its own (Keras's `clipnorm`), which changes
     the direction of the update. Under tf.distribute both clip the
     gradient of the whole global batch (`GlobalBatchClippedSGD`), as on
-    one device.
+    one device. With `averaging_nonmono > 0` it is `AveragedSGD`, which
+    can also keep the mean of the weights (NT-ASGD).
     """
+    sgd = AveragedSGD if config.averaging_nonmono > 0 else GlobalBatchClippedSGD
     if config.clip_mode == "global":
-        return GlobalBatchClippedSGD(
-            config.learning_rate, global_clipnorm=config.clip_norm
-        )
-    return GlobalBatchClippedSGD(
-        config.learning_rate, clipnorm=config.clip_norm
-    )
+        return sgd(config.learning_rate, global_clipnorm=config.clip_norm)
+    return sgd(config.learning_rate, clipnorm=config.clip_norm)
 
 
 @contextlib.contextmanager
@@ -137,6 +136,12 @@ def build_model(config, vocab_size, strategy, batch_size=None):
                 input_dropout=rate_or_none(config.input_dropout),
                 output_dropout=rate_or_none(config.output_dropout),
                 word_dropout=config.word_dropout,
+                weight_dropout=config.weight_dropout,
+                activation_regularization=config.activation_regularization,
+                temporal_activation_regularization=(
+                    config.temporal_activation_regularization
+                ),
+                seed=config.seed,
                 stateful=True,
                 batch_size=batch_size,
                 seq_len=config.seq_len,

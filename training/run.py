@@ -32,6 +32,7 @@ from keras_lstm_scratch.distribution import (
 )
 from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.inspection import GateHistograms
+from keras_lstm_scratch.weight_averaging import NonMonotoneAveraging
 from training.callbacks import (
     BestModelCheckpoint,
     DivergenceGuard,
@@ -222,6 +223,7 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
     callbacks = [
         EpochTimer(),  # first: the time excludes the validation pass
         ResetStatesCallback(),
+        *weight_averaging(config, progress),  # before the validation
         PerplexityCallback(data.valid),
         *epoch_rate_decay(config, best),
         *([budget] if budget is not None else []),
@@ -236,6 +238,14 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         keras.callbacks.ProgbarLogger(),
         EpochLine(data.tokens_per_epoch),
     ]
+
+
+def weight_averaging(config, progress):
+    """NT-ASGD's trigger and weight swap, if the run averages weights."""
+    if config.averaging_nonmono <= 0:
+        return []
+    history = [row["val_perplexity"] for row in progress.history]
+    return [NonMonotoneAveraging(config.averaging_nonmono, history)]
 
 
 def epoch_rate_decay(config, best):
