@@ -47,6 +47,11 @@ def test_step_keeps_the_full_rate_for_decay_start_epochs():
     assert used == [1, 1, 1, 1, 0.5, 0.25, 0.125]
 
 
+def test_constant_keeps_the_rate():
+    used = rates_over_epochs(EpochLearningRateDecay("constant"), [9, 8, 9, 9])
+    assert used == [20, 20, 20, 20]
+
+
 def test_plateau_without_validation_perplexity_says_what_is_missing():
     schedule = EpochLearningRateDecay("plateau")
     schedule.set_model(model_with_rate(1.0))

@@ -8,6 +8,7 @@ from training.config import (
     parse_overrides,
     resolve_config,
 )
+from training.model import resolve_precision
 from training.train import main
 
 
@@ -81,6 +82,15 @@ def test_bad_overrides_are_rejected(assignment, message):
         ({"dropout": 1.5}, "dropout=1.5"),
         ({"seq_len": 0}, "seq_len=0"),
         ({"corpus": "wiki"}, "corpus='wiki'"),
+        ({"weight_dropout": 1.0}, "weight_dropout=1.0"),
+        ({"activation_regularization": -2.0}, "activation_regularization"),
+        ({"averaging_nonmono": -1}, "averaging_nonmono=-1"),
+        ({"lr_constant_fraction": 1.0}, "lr_constant_fraction=1.0"),
+        ({"lr_schedule": "linear"}, "time_budget_minutes"),
+        (
+            {"weight_dropout": 0.5, "rnn_cell": "simple_rnn"},
+            "rnn_cell='lstm'",
+        ),
     ],
 )
 def test_invalid_values_are_rejected(overrides, message):
@@ -116,3 +126,17 @@ def test_config_json_round_trips(tmp_path):
     save_config(config, tmp_path / "config.json")
     loaded = json.loads((tmp_path / "config.json").read_text())
     assert TrainConfig(**loaded) == config
+
+
+@pytest.mark.parametrize(
+    "flags, policy",
+    [
+        (["avx2", "avx512f", "avx512_bf16"], "mixed_bfloat16"),
+        (["avx2", "amx_bf16", "amx_tile"], "mixed_bfloat16"),
+        (["avx2", "fma"], "float32"),
+        ([], "float32"),
+    ],
+)
+def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(flags, policy):
+    assert resolve_precision("auto", cpu_flags=flags) == policy
+    assert resolve_precision("float32", cpu_flags=flags) == "float32"

@@ -44,7 +44,8 @@ class TrainConfig:
     learning_rate: float = 20.0  # plain SGD, as the book
     clip_norm: float = 0.25  # gradient clipping threshold
     clip_mode: str = "global"  # "global" (book, PyTorch) or "per_variable"
-    # "plateau": book; "step": Zaremba; "linear": to zero over the time budget
+    # "plateau": book; "step": Zaremba; "constant": AWD-LSTM (with NT-ASGD);
+    # "linear": to zero over the time budget
     lr_schedule: str = "plateau"
     lr_decay: float = 4.0  # divide the learning rate by this
     decay_start_epoch: int = 0  # "step": epochs at the full rate
@@ -62,7 +63,7 @@ class TrainConfig:
 
 CHOICES = {
     "clip_mode": ("global", "per_variable"),
-    "lr_schedule": ("plateau", "step", "linear"),
+    "lr_schedule": ("plateau", "step", "constant", "linear"),
     "precision": ("float32", "mixed_bfloat16", "auto"),
     "rnn_cell": RNN_CELLS,
 }

@@ -22,9 +22,11 @@ class EpochLearningRateDecay(keras.callbacks.Callback):
     - `"step"` (Zaremba et al.): epochs `1 .. decay_start_epoch` run at the
       full rate; from the end of epoch `decay_start_epoch` on, divide the
       rate by `decay` after every epoch.
+    - `"constant"` (AWD-LSTM, whose NT-ASGD averages in place of a decay):
+      never divide.
 
     Args:
-        mode: `"plateau"` or `"step"`.
+        mode: `"plateau"`, `"step"` or `"constant"`.
         decay: Divisor, > 1.
         decay_start_epoch: For `"step"`, epochs at the full rate.
         best: Best validation perplexity so far (to resume a run).
@@ -44,8 +46,10 @@ class EpochLearningRateDecay(keras.callbacks.Callback):
         self, mode="plateau", decay=4.0, decay_start_epoch=0, best=math.inf
     ):
         super().__init__()
-        if mode not in ("plateau", "step"):
-            raise ValueError(f"mode={mode!r}; allowed: 'plateau', 'step'.")
+        if mode not in ("plateau", "step", "constant"):
+            raise ValueError(
+                f"mode={mode!r}; allowed: 'plateau', 'step', 'constant'."
+            )
         self.mode = mode
         self.decay = decay
         self.decay_start_epoch = decay_start_epoch
@@ -57,6 +61,8 @@ class EpochLearningRateDecay(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         logs["lr"] = rate
+        if self.mode == "constant":
+            return
         if self.mode == "plateau":
             value = logs.get("val_perplexity")
             if value is None:

@@ -113,4 +113,29 @@ PRESETS = {
         lr_schedule="linear",
         time_budget_minutes=120.0,
     ),
+    # AWD-LSTM's regularisers (Merity et al., 2017) on the book's tied
+    # 2x650: locked dropout (0.4 on the embedding, 0.25 between layers, 0.4
+    # before the projection), word dropout 0.1, weight drop 0.5 on the
+    # recurrent kernels, AR 2 and TAR 1, SGD at a constant 30 averaged once
+    # validation stalls for 5 epochs (NT-ASGD). AWD-LSTM trains for 500
+    # epochs: for a GPU, or a CPU run resumed over days.
+    "awd-medium": dict(
+        embedding_dim=650,
+        hidden_units=650,
+        num_layers=2,
+        tie_weights=True,
+        locked_dropout=True,
+        input_dropout=0.4,
+        dropout=0.25,
+        output_dropout=0.4,
+        word_dropout=0.1,
+        weight_dropout=0.5,
+        activation_regularization=2.0,
+        temporal_activation_regularization=1.0,
+        learning_rate=30.0,
+        lr_schedule="constant",
+        averaging_nonmono=5,
+        precision="auto",
+        epochs=500,
+    ),
 }
