@@ -38,6 +38,8 @@ def test_presets_match_the_book_models():
         "zaremba-medium",
         "zaremba-large",
         "cpu-30min",
+        "cpu-2h",
+        "awd-medium",
     } <= set(PRESETS)
 
 
