@@ -11,9 +11,12 @@ from collections import Counter
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from keras_lstm_scratch import build_language_model
 from training.callbacks import TrainingDivergedError
 from training.config import resolve_config
+from training.export import export_run
 from training.run import run
 from training.run_directory import RunDirectory
 
@@ -329,6 +332,17 @@ def test_nt_asgd_validates_saves_and_tests_the_averaged_weights(
     )
     assert results["best_val_perplexity"] == pytest.approx(
         float(history[best]["val_perplexity"])
+    )
+    # The export serves the averaged weights too.
+    path = export_run(output_dir, str(tmp_path / "saved"), name="averaged")
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    vocab_size = saved.output_shape[-1]
+    twin = build_language_model(vocab_size, 16, 16)  # stateless, averaged
+    twin.set_weights(weights.validated[best])
+    ids = np.array([[1, 5, 9, 2, 7]], np.int32)
+    expected = keras.ops.log_softmax(twin(ids), axis=-1)
+    np.testing.assert_allclose(
+        serve(token_ids=tf.constant(ids))["log_probs"], expected, atol=1e-5
     )
 
 
