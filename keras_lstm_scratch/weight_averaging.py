@@ -27,7 +27,8 @@ class AveragedSGD(GlobalBatchClippedSGD):
 
     for the `k`-th step since the start: the uniform mean of the weights
     after every averaged step (AWD-LSTM's ASGD with `t0=0, lambd=0`).
-    `swap_average()` exchanges the weights and their averages, both ways.
+    `swap_average(variables)` exchanges the weights and their averages,
+    both ways.
     The averages, the start step and whether they are swapped are
     optimizer variables, so a saved optimizer state keeps them.
 
@@ -70,11 +71,11 @@ class AveragedSGD(GlobalBatchClippedSGD):
         """Averages every step from the next one on."""
         self.average_start.assign(self.iterations)
 
-    def swap_average(self):
-        """Exchanges the model's variables and their averages."""
-        for variable, average in zip(
-            self._trainable_variables, self.averages, strict=True
-        ):
+    def swap_average(self, variables):
+        """Exchanges `variables` (the model's trainable variables, which
+        this optimizer updates) and their averages."""
+        for variable in variables:
+            average = self.averages[self._get_variable_index(variable)]
             weights = ops.copy(variable)
             variable.assign(average)
             average.assign(weights)
@@ -82,6 +83,8 @@ class AveragedSGD(GlobalBatchClippedSGD):
 
     def update_step(self, gradient, variable, learning_rate):
         super().update_step(gradient, variable, learning_rate)
+        # `_get_variable_index` is Keras's own slot lookup (SGD's momentum
+        # uses it); tests/test_keras_internals.py checks it.
         average = self.averages[self._get_variable_index(variable)]
         start = self.average_start
 
@@ -167,7 +170,7 @@ class NonMonotoneAveraging(keras.callbacks.Callback):
         self._record_last_epoch()
         optimizer = self.model.optimizer
         if optimizer.swapped:  # train on the raw weights
-            optimizer.swap_average()
+            optimizer.swap_average(self.model.trainable_variables)
         if not optimizer.averaging and self.history:
             if nonmonotone_trigger(self.history, self.nonmono):
                 optimizer.start_averaging()
@@ -175,7 +178,8 @@ class NonMonotoneAveraging(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         optimizer = self.model.optimizer
         if optimizer.averaging and not optimizer.swapped:
-            optimizer.swap_average()  # validate and save the averages
+            # Validation, best.keras and the backup see the averages.
+            optimizer.swap_average(self.model.trainable_variables)
         # The validating callback writes into this same dict after us.
         self._epoch_logs = logs
 

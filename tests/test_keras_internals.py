@@ -136,3 +136,19 @@ def test_multi_worker_fit_builds_the_model_and_runs_its_own_train_step():
     assert np.isfinite(history.history["loss"][0])
     assert np.ndim(history.history["loss"][0]) == 0
     assert model.train_function is None
+
+
+def test_get_variable_index_finds_each_model_variable_slot():
+    # AveragedSGD keeps one average per variable and finds it, as Keras's
+    # SGD finds its momentum, with the private `_get_variable_index`.
+    from keras_lstm_scratch import AveragedSGD
+
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(2)]
+    )
+    optimizer = AveragedSGD(1.0)
+    optimizer.build(model.trainable_variables)
+    for index, variable in enumerate(model.trainable_variables):
+        assert optimizer._get_variable_index(variable) == index
+        average = optimizer.averages[index]
+        assert tuple(average.shape) == tuple(variable.shape)

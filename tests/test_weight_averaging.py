@@ -112,7 +112,8 @@ def test_a_saved_state_resumes_the_average_where_it_was(tmp_path):
     model.optimizer.start_averaging()
     model.fit(*DATA, batch_size=2, epochs=1, verbose=0, shuffle=False)
     raw = model.get_weights()
-    model.optimizer.swap_average()  # as at an epoch end
+    # As at an epoch end:
+    model.optimizer.swap_average(model.trainable_variables)
     average = model.get_weights()
     path = str(tmp_path / "backup.weights.h5")
     model.save_weights(path)
