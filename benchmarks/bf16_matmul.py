@@ -11,7 +11,6 @@ here, and how much faster is it" before any model-level timing.
 """
 
 import os
-import subprocess
 import time
 
 SHAPES = {
@@ -76,20 +75,11 @@ def torch_rows():
 
 
 def cpu_flags():
-    try:
-        text = subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=True
-        ).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "lscpu unavailable"
-    flags = next(
-        (
-            line.split(":", 1)[1].split()
-            for line in text.splitlines()
-            if line.startswith("Flags")
-        ),
-        [],
-    )
+    from training.model import cpu_instruction_flags
+
+    flags = cpu_instruction_flags()
+    if not flags:
+        return "CPU flags unavailable"
     wanted = ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
     return ", ".join(
         f"{flag}={'yes' if flag in flags else 'no'}" for flag in wanted
