@@ -1,11 +1,14 @@
 """Errors that mean "what you gave cannot be used", not "there is a bug".
 
 Each one is also the built-in error a Keras user expects (`ValueError`,
-`FileNotFoundError`, `FileExistsError`), so code that catches those keeps
-working. The command-line tools catch `InputError` alone and print it as
-one line, `error: ...`, with exit status 2; any other exception is a bug
-and keeps its traceback.
+`FileNotFoundError`, `FileExistsError`, `OSError`), so code that catches
+those keeps working. The command-line tools catch `InputError` alone and
+print it as one line, `error: ...`, with exit status 2; any other
+exception is a bug and keeps its traceback.
 """
+
+import contextlib
+import os
 
 
 class InputError(Exception):
@@ -25,3 +28,28 @@ class MissingInputError(InputError, FileNotFoundError):
 
 class ExistingOutputError(InputError, FileExistsError):
     """An output that exists and is never overwritten."""
+
+
+class OutputWriteError(InputError, OSError):
+    """An output that cannot be written: a full disk, a read-only file
+    system, a folder without write permission.
+
+    The message names the file, the system's reason and what was kept.
+    """
+
+
+@contextlib.contextmanager
+def reported_write_failure(path, kept):
+    """Turns an `OSError` while writing `path` into an `OutputWriteError`.
+
+    Args:
+        path: The file or folder being written.
+        kept: A sentence saying what is left as it was and what to do.
+    """
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OutputWriteError(
+            f"cannot write {os.fspath(path)}: {reason}. {kept}"
+        ) from error

@@ -1,3 +1,4 @@
+import concurrent.futures
 import json
 import math
 import os
@@ -10,9 +11,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from benchmarks import serving_concurrency, serving_memory
 from keras_lstm_scratch import build_language_model
-from keras_lstm_scratch.serving import WARMUP_FILE, export_for_serving
+from keras_lstm_scratch.serving import (
+    WARMUP_FILE,
+    LanguageModelServer,
+    export_for_serving,
+)
 from keras_lstm_scratch.serving import saved_model as export_module
+from keras_lstm_scratch.serving import server as server_module
 from tests.test_train import small_config
 from training import export as export_cli
 from training import generate as generate_cli
@@ -449,3 +456,161 @@ def test_export_and_generate_command_lines(run_parts, tmp_path, capsys):
 def test_load_run_names_a_missing_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="best.keras"):
         RunDirectory(str(tmp_path)).load_finished()
+
+
+LONG_TEXTS = [
+    "the company said it expects higher sales\nthe market rose " * 3,
+    "",
+    "zzyzx the stock fell " * 5,
+    "a bank",
+]
+
+
+def test_scoring_in_time_chunks_equals_one_pass(run_parts, monkeypatch):
+    """Chunks of 3 steps carry the states: the answers stay the same."""
+    _, _, model, vocabulary, twin = run_parts
+    texts = tf.constant(LONG_TEXTS)
+    prompts = tf.constant(LONG_TEXTS[::-1])
+    one_pass = LanguageModelServer(model, vocabulary.words)
+    monkeypatch.setattr(
+        server_module, "CHUNK_LOG_PROBS", 3 * len(LONG_TEXTS) * len(vocabulary)
+    )
+    chunked = LanguageModelServer(model, vocabulary.words)
+    assert int(chunked.chunk_length(len(LONG_TEXTS))) == 3
+
+    whole = one_pass.function("score")(texts)
+    parts = chunked.function("score")(texts)
+    np.testing.assert_array_equal(parts["token_count"], whole["token_count"])
+    assert max(whole["token_count"].numpy()) > 10 * 3  # many chunks
+    np.testing.assert_allclose(
+        parts["log_likelihood"], whole["log_likelihood"], rtol=0, atol=1e-5
+    )
+    for text, value in zip(
+        LONG_TEXTS, parts["log_likelihood"].numpy(), strict=True
+    ):
+        expected, _ = reference_score(twin, vocabulary, text)
+        assert value == pytest.approx(expected, rel=1e-5)
+
+    for name, arguments in (
+        ("next_words", (prompts, tf.constant(5))),
+        ("generate", (prompts, 8, 1.0, 10, tf.constant(3, tf.int64))),
+    ):
+        expected = one_pass.function(name)(*arguments)
+        got = chunked.function(name)(*arguments)
+        for key in expected:
+            if expected[key].dtype == tf.float32:
+                np.testing.assert_allclose(got[key], expected[key], atol=1e-6)
+            else:
+                np.testing.assert_array_equal(got[key], expected[key])
+
+
+def test_a_request_above_the_limits_is_refused_naming_them(
+    exported, run_parts, monkeypatch
+):
+    vocabulary = run_parts[3]
+    signatures = tf.saved_model.load(exported).signatures
+    words = " ".join(["the"] * server_module.MAX_REQUEST_TOKENS)  # +1 <eos>
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="score: at most 200000 token positions per request",
+    ):
+        signatures["score"](sentences=tf.constant([words]))
+    most = server_module.MAX_LOG_PROBS // len(vocabulary)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=f"serving_default: at most {most} token positions",
+    ):
+        signatures["serving_default"](
+            token_ids=tf.zeros((1, most + 1), tf.int32)
+        )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=f"next_words: at most {most} rows"
+    ):
+        signatures["next_words"](
+            prompts=tf.constant([""] * (most + 1)), k=tf.constant(1)
+        )
+    zeros = tf.zeros((1, most + 1, 32))
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=f"step: at most {most} rows"
+    ):
+        signatures["step"](
+            token_ids=tf.zeros([most + 1], tf.int32), h=zeros, c=zeros
+        )
+
+    # At the limit a request is answered; one token more is refused.
+    monkeypatch.setattr(server_module, "MAX_REQUEST_TOKENS", 12)
+    score = LanguageModelServer(run_parts[2], vocabulary.words).function(
+        "score"
+    )
+    two_texts = tf.constant(["a b c d e", "the"])  # 2 x (5 words + <eos>)
+    assert score(two_texts)["token_count"].numpy().tolist() == [6, 2]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 12"):
+        score(tf.constant(["a b c d e f", "the"]))
+
+
+def serving_requests():
+    """One request per signature, `generate` with a fixed seed."""
+    zeros = tf.zeros((1, 2, 32))
+    return {
+        "serving_default": dict(token_ids=tf.constant(TOKEN_IDS)),
+        "score": dict(sentences=tf.constant(SENTENCES)),
+        "next_words": dict(
+            prompts=tf.constant(["the stock", ""]), k=tf.constant(5)
+        ),
+        "step": dict(token_ids=tf.constant([1, 2]), h=zeros, c=zeros),
+        "generate": dict(
+            prompts=tf.constant(["the market", "a"]),
+            max_tokens=tf.constant(12),
+            temperature=tf.constant(1.0),
+            top_k=tf.constant(20),
+            seed=tf.constant(7, tf.int64),
+        ),
+    }
+
+
+def test_eight_threads_get_the_serial_answers(exported):
+    signatures = tf.saved_model.load(exported).signatures
+    requests = serving_requests()
+    serial = {
+        name: {
+            key: value.numpy()
+            for key, value in signatures[name](**inputs).items()
+        }
+        for name, inputs in requests.items()
+    }
+    names = list(requests)
+    mismatches = []
+
+    def client(index):
+        for round_ in range(6):
+            for offset in range(len(names)):  # each thread its own order
+                name = names[(index + round_ + offset) % len(names)]
+                answer = signatures[name](**requests[name])
+                for key, expected in serial[name].items():
+                    if not np.array_equal(answer[key].numpy(), expected):
+                        mismatches.append((index, round_, name, key))
+        return index
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert sorted(pool.map(client, range(8))) == list(range(8))
+    assert mismatches == []
+
+
+def test_the_serving_benchmarks_measure_every_row(exported, tmp_path):
+    path = str(tmp_path / "concurrency.json")
+    serving_concurrency.main(
+        ["--saved-model", exported, "--clients", "1,2", "--seconds", "0.2",
+         "--json", path]
+    )  # fmt: skip
+    rows = json.load(open(path))["rows"]
+    assert [(row["signature"], row["clients"]) for row in rows] == [
+        (name, clients)
+        for name in ("score", "next_words", "step")
+        for clients in (1, 2)
+    ]
+    for row in rows:
+        assert row["requests"] > 0
+        assert 0 < row["p50_ms"] <= row["p99_ms"]
+    rows = serving_memory.main(["--saved-model", exported, "--tokens", "300"])
+    assert rows[0]["outcome"] == "ok: 300 tokens"
+    assert rows[0]["peak_after_mib"] >= rows[0]["peak_before_mib"] > 0

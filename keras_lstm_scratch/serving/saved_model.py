@@ -8,10 +8,23 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
+from keras_lstm_scratch.errors import (
+    ExistingOutputError,
+    InvalidInputError,
+    reported_write_failure,
+)
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# What TensorFlow's file system answers for a full disk (RESOURCE_EXHAUSTED,
+# OUT_OF_RANGE for a file over RLIMIT_FSIZE), a read-only one
+# (FAILED_PRECONDITION) or a missing permission.
+FAILED_WRITE_CODES = {
+    tf.errors.RESOURCE_EXHAUSTED,
+    tf.errors.OUT_OF_RANGE,
+    tf.errors.FAILED_PRECONDITION,
+    tf.errors.PERMISSION_DENIED,
+}
 
 
 def warmup_inputs(num_layers, units):
@@ -111,6 +124,8 @@ def export_for_serving(model, words, export_root, name, version=None):
         ExistingOutputError: (a `FileExistsError`) if the version exists.
         InvalidInputError: (a `ValueError`) for a version that is not a
             positive integer.
+        OutputWriteError: (an `OSError`) if the folder cannot be written
+            (full disk, read-only, no permission); no version is left.
     """
     model_dir = os.path.join(export_root, name)
     if version is None:
@@ -125,19 +140,29 @@ def export_for_serving(model, words, export_root, name, version=None):
             f"{target} exists; versions are never overwritten. Pick another "
             "--version or leave it out for the next free one."
         )
-    os.makedirs(model_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
+    kept = "No version was written; the existing versions are unchanged."
+    with reported_write_failure(model_dir, kept):
+        os.makedirs(model_dir, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
     try:
-        server = write_saved_model(model, words, staging)
-        write_warmup_requests(
-            os.path.join(staging, WARMUP_FILE),
-            name,
-            server.num_layers,
-            server.units,
-        )
+        with reported_write_failure(target, kept):
+            try:
+                server = write_saved_model(model, words, staging)
+                write_warmup_requests(
+                    os.path.join(staging, WARMUP_FILE),
+                    name,
+                    server.num_layers,
+                    server.units,
+                )
+            except tf.errors.OpError as error:
+                # TensorFlow's own file writes fail as OpErrors.
+                if error.error_code not in FAILED_WRITE_CODES:
+                    raise
+                raise OSError(error.message) from error
         if os.path.exists(target):
             raise FileExistsError(f"{target} appeared during the export.")
-        os.rename(staging, target)
+        with reported_write_failure(target, kept):
+            os.rename(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -20,6 +20,15 @@ from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, UNKNOWN
 from keras_lstm_scratch.language_model import model_parts
 
 MAX_GENERATED_TOKENS = 10000
+# Per-request memory bounds (docs/serving.md, "Memory per request"):
+# token positions a request may read (its texts times the longest one's
+# tokens, `<eos>`s included), log-probabilities a request may hold or
+# return at once, and log-probabilities computed at once while `score` and
+# the prompts of `next_words` / `generate` run in time chunks that carry
+# the LSTM states.
+MAX_REQUEST_TOKENS = 200_000
+MAX_LOG_PROBS = 2**25  # 128 MiB of float32
+CHUNK_LOG_PROBS = 2**22  # 16 MiB of float32
 
 SIGNATURES = {
     "serving_default": [
@@ -104,10 +113,8 @@ class LanguageModelServer:
         shape = tf.stack([self.num_layers, batch_size, self.units])
         return tf.zeros(shape), tf.zeros(shape)
 
-    def run_sequence(self, token_ids, mask=None, h=None, c=None):
-        """Logits `(batch, time, vocab)` and final states of every layer."""
-        if h is None:
-            h, c = self.zero_states(tf.shape(token_ids)[0])
+    def run_layers(self, token_ids, mask, h, c):
+        """Top-layer outputs `(batch, time, units)` and final states."""
         x = self.embedding(token_ids)  # (batch, time, embedding_dim)
         final_h, final_c = [], []
         for index, layer in enumerate(self.sequence_layers):
@@ -116,7 +123,13 @@ class LanguageModelServer:
             )
             final_h.append(layer_h)
             final_c.append(layer_c)
-        return self.projection(x), tf.stack(final_h), tf.stack(final_c)
+        return x, tf.stack(final_h), tf.stack(final_c)
+
+    def run_sequence(self, token_ids, mask=None):
+        """Logits `(batch, time, vocab)` and final states of every layer."""
+        h, c = self.zero_states(tf.shape(token_ids)[0])
+        x, h, c = self.run_layers(token_ids, mask, h, c)
+        return self.projection(x), h, c
 
     def run_step(self, token_ids, h, c):
         """One token per row: logits `(batch, vocab)` and the new states."""
@@ -145,22 +158,113 @@ class LanguageModelServer:
             pieces.append(tf.RaggedTensor.from_tensor(eos))
         return tf.concat(pieces, axis=1)
 
-    def run_prompts(self, prompts):
-        """Last-position logits and states after each prompt."""
-        ids = self.tokenize(prompts, end_with_eos=False)
+    def check_rows(self, signature, rows):
+        """Refuses `rows` x vocabulary log-probabilities above the budget."""
+        most = MAX_LOG_PROBS // self.vocab_size
+        return tf.debugging.assert_less_equal(
+            tf.cast(rows, tf.int64),
+            tf.constant(most, tf.int64),
+            message=f"{signature}: at most {most} rows per request "
+            f"({MAX_LOG_PROBS} log-probabilities over a vocabulary of "
+            f"{self.vocab_size}); split the request",
+        )
+
+    def dense_request(self, signature, ids):
+        """Ragged ids -> `(dense, mask, lengths)`, within the request limits.
+
+        Refuses, with an `InvalidArgument` error naming the limit, a request
+        of more than `MAX_REQUEST_TOKENS` token positions (texts x longest)
+        or of more rows than `MAX_LOG_PROBS` allows.
+        """
         lengths = ids.row_lengths()
-        dense = ids.to_tensor(default_value=0)
+        rows = ids.nrows()
+        longest = tf.reduce_max(
+            tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0)
+        )
+        checks = [
+            self.check_rows(signature, rows),
+            tf.debugging.assert_less_equal(
+                rows * longest,
+                tf.constant(MAX_REQUEST_TOKENS, tf.int64),
+                message=f"{signature}: at most {MAX_REQUEST_TOKENS} token "
+                "positions per request (texts x the longest text's tokens, "
+                "<eos> included); split the request",
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            dense = ids.to_tensor(default_value=0)
         mask = tf.sequence_mask(lengths, tf.shape(dense)[1])
+        return dense, mask, lengths
+
+    def chunk_length(self, rows):
+        """Time steps per chunk: `CHUNK_LOG_PROBS` values, at least one."""
+        values = tf.cast(rows, tf.int32) * self.vocab_size
+        return tf.maximum(CHUNK_LOG_PROBS // tf.maximum(values, 1), 1)
+
+    def run_chunks(self, dense, mask, step, totals):
+        """Runs `dense` (batch, time) through the LSTM in time chunks.
+
+        Each chunk starts from the states the previous one ended with, so
+        the result equals one pass over the whole sequence while only a
+        chunk's activations exist at a time. `step(chunk_outputs, start,
+        end, totals)` folds each chunk's top-layer outputs into `totals`.
+
+        Returns:
+            `(h, c, totals)`: the states after each row's last unmasked
+            token and the folded totals.
+        """
+        rows = tf.shape(dense)[0]
+        length = self.chunk_length(rows)
+        h, c = self.zero_states(rows)
+
+        def body(start, h, c, totals):
+            end = start + length
+            outputs, h, c = self.run_layers(
+                dense[:, start:end], mask[:, start:end], h, c
+            )
+            return end, h, c, step(outputs, start, end, totals)
+
+        _, h, c, totals = tf.while_loop(
+            lambda start, *_: start < tf.shape(dense)[1],
+            body,
+            (tf.constant(0), h, c, totals),
+        )
+        return h, c, totals
+
+    def run_prompts(self, signature, prompts):
+        """Last-position logits and states after each prompt.
+
+        The prompts run in time chunks; only the last real token's output,
+        the top layer's final `h`, is projected onto the vocabulary.
+        """
+        ids = self.tokenize(prompts, end_with_eos=False)
+        dense, mask, _ = self.dense_request(signature, ids)
         # Masked steps keep the states of the last real token.
-        logits, h, c = self.run_sequence(dense, mask=mask)
-        last = tf.gather(logits, lengths - 1, axis=1, batch_dims=1)
-        return last, h, c
+        h, c, _ = self.run_chunks(
+            dense, mask, lambda *args: args[-1], tf.zeros([])
+        )
+        return self.projection(h[-1]), h, c
 
     # --- signatures -------------------------------------------------------
 
     def serving_default(self, token_ids):
-        """Token ids `(batch, time)` -> next-token log-probabilities."""
-        logits, _, _ = self.run_sequence(token_ids)
+        """Token ids `(batch, time)` -> next-token log-probabilities.
+
+        Returns every position's distribution, so a request may hold at
+        most `MAX_LOG_PROBS` of them (batch x time x vocabulary).
+        """
+        shape = tf.shape(token_ids, out_type=tf.int64)
+        most = MAX_LOG_PROBS // self.vocab_size
+        check = tf.debugging.assert_less_equal(
+            shape[0] * shape[1],
+            tf.constant(most, tf.int64),
+            message=f"serving_default: at most {most} token positions "
+            f"(batch x time) per request, {MAX_LOG_PROBS} log-probabilities "
+            f"over a vocabulary of {self.vocab_size}; use score, or step "
+            "for long streams",
+        )
+        with tf.control_dependencies([check]):
+            logits, _, _ = self.run_sequence(token_ids)
         return {"log_probs": tf.nn.log_softmax(logits)}
 
     def score(self, sentences):
@@ -169,21 +273,26 @@ class LanguageModelServer:
         Every token of the text (each line's words and its `<eos>`) is
         predicted, the first one from a leading `<eos>`. An empty or
         whitespace-only string scores one token: an immediate `<eos>`.
+        The text runs in time chunks that carry the LSTM states, so at
+        most `CHUNK_LOG_PROBS` log-probabilities (or one per row and word,
+        if more) exist at a time, whatever the length.
         """
         ids = self.tokenize(sentences, end_with_eos=True)
-        inputs = ids[:, :-1]
-        targets = ids[:, 1:]
-        lengths = targets.row_lengths()
-        dense_inputs = inputs.to_tensor(default_value=0)
-        dense_targets = targets.to_tensor(default_value=0)
-        mask = tf.sequence_mask(lengths, tf.shape(dense_inputs)[1])
-        logits, _, _ = self.run_sequence(dense_inputs, mask=mask)
-        log_probs = tf.nn.log_softmax(logits)
-        target_log_probs = tf.gather(
-            log_probs, dense_targets, axis=2, batch_dims=2
-        )
+        dense, mask, lengths = self.dense_request("score", ids[:, :-1])
+        targets = ids[:, 1:].to_tensor(default_value=0)
         weights = tf.cast(mask, tf.float32)
-        log_likelihood = tf.reduce_sum(target_log_probs * weights, axis=1)
+
+        def add_chunk(outputs, start, end, log_likelihood):
+            log_probs = tf.nn.log_softmax(self.projection(outputs))
+            target_log_probs = tf.gather(
+                log_probs, targets[:, start:end], axis=2, batch_dims=2
+            )
+            chunk = tf.reduce_sum(target_log_probs * weights[:, start:end], 1)
+            return log_likelihood + tf.cast(chunk, tf.float32)
+
+        _, _, log_likelihood = self.run_chunks(
+            dense, mask, add_chunk, tf.zeros([tf.shape(dense)[0]])
+        )
         token_count = tf.cast(lengths, tf.int32)
         perplexity = tf.exp(-log_likelihood / tf.cast(token_count, tf.float32))
         return {
@@ -203,7 +312,7 @@ class LanguageModelServer:
             k, message="next_words: k must be at least 1"
         )
         with tf.control_dependencies([check]):
-            logits, _, _ = self.run_prompts(prompts)
+            logits, _, _ = self.run_prompts("next_words", prompts)
             top = tf.math.top_k(tf.nn.softmax(logits), k=k)
         return {
             "words": tf.gather(self.words, top.indices),
@@ -226,7 +335,7 @@ class LanguageModelServer:
                 message="step: h and c must be (num_layers, batch, units)",
             )
             for state in (h, c)
-        ]
+        ] + [self.check_rows("step", tf.shape(token_ids)[0])]
         with tf.control_dependencies(checks):
             logits, new_h, new_c = self.run_step(token_ids, h, c)
         return {"log_probs": tf.nn.log_softmax(logits), "h": new_h, "c": new_c}
@@ -241,7 +350,7 @@ class LanguageModelServer:
         """
         max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
         top_k = tf.minimum(top_k, self.vocab_size)
-        logits, h, c = self.run_prompts(prompts)
+        logits, h, c = self.run_prompts("generate", prompts)
         batch = tf.shape(logits)[0]
 
         def choose(logits, index):
