@@ -58,20 +58,18 @@ def fit_with_budget(schedule, clock, epochs=20, initial_epoch=0):
     return recorder.rates, len(history.history["loss"]), history
 
 
-def test_rate_falls_to_zero_as_the_last_epoch_that_fits_ends():
+def test_rate_falls_to_zero_as_the_budget_ends_in_a_cut_last_epoch():
     clock = FakeClock()
-    schedule = BudgetLinearDecay(12.0, budget_seconds=14.0, clock=clock)
+    schedule = BudgetLinearDecay(14.0, budget_seconds=14.0, clock=clock)
     rates, epochs, history = fit_with_budget(schedule, clock)
-    # 4-second epochs in 14 s: 3 fit (12 s); a 4th would end at 16 s.
-    assert epochs == 3
-    assert clock.now == 12.0 <= schedule.budget_seconds
-    # Epoch 1 plans for the whole budget (end = 14), then the end moves
-    # to 12 s, where the third epoch ends: rate = 12 * (12 - t) / 12.
-    expected_first = [12.0 * (14 - t) / 14 for t in range(4)]
-    expected_rest = [12.0 - t for t in range(4, 12)]
-    np.testing.assert_allclose(rates, expected_first + expected_rest)
-    assert schedule.rate_at(12.0) == 0.0
-    np.testing.assert_allclose(history.history["lr"], [12.0, 8.0, 4.0])
+    # 4-second epochs in 14 s: 3 whole ones (12 s), then the 4th is cut
+    # after its second batch, which ends as the budget does.
+    assert epochs == 4
+    assert clock.now == schedule.spent_seconds == 14.0
+    np.testing.assert_allclose(rates, [14.0 - t for t in range(14)])
+    assert schedule.rate_at(14.0) == 0.0
+    np.testing.assert_allclose(history.history["lr"], [14.0, 10.0, 6.0, 2.0])
+    assert schedule.finished()
 
 
 def test_constant_phase_keeps_the_base_rate_then_decays_linearly():
@@ -87,7 +85,7 @@ def test_a_resumed_run_continues_the_schedule_where_it_stopped():
     rates_whole, _, _ = fit_with_budget(whole, clock)
 
     # Stopped after epoch 1 (4 s spent), then resumed in a new process:
-    # the backup gives the seconds spent and the last epoch's length.
+    # the backup gives the seconds spent and a batch's length.
     clock = FakeClock()
     first = BudgetLinearDecay(12.0, budget_seconds=14.0, clock=clock)
     rates_first, _, _ = fit_with_budget(first, clock, epochs=1)
@@ -96,18 +94,24 @@ def test_a_resumed_run_continues_the_schedule_where_it_stopped():
         12.0,
         budget_seconds=14.0,
         spent_seconds=first.spent_seconds,
-        epoch_seconds=4.0,
+        batch_seconds=1.0,
         clock=clock,
     )
     rates_rest, epochs, _ = fit_with_budget(resumed, clock, initial_epoch=1)
-    assert epochs == 2
+    assert epochs == 3
     np.testing.assert_allclose(rates_first + rates_rest, rates_whole)
 
 
-def test_a_spent_budget_leaves_no_epoch():
-    schedule = BudgetLinearDecay(1.0, 10.0, spent_seconds=8.0)
-    assert schedule.epochs_left(4.0) == 0
-    assert schedule.epochs_left(2.0) == 1
+def test_less_than_a_batch_left_is_a_finished_run():
+    assert BudgetLinearDecay(
+        1.0, 10.0, spent_seconds=9.5, batch_seconds=1.0
+    ).finished()
+    assert not BudgetLinearDecay(
+        1.0, 10.0, spent_seconds=8.0, batch_seconds=1.0
+    ).finished()
+    # A run made before batches were timed: finished once nothing is left.
+    assert not BudgetLinearDecay(1.0, 10.0, spent_seconds=9.9).finished()
+    assert BudgetLinearDecay(1.0, 10.0, spent_seconds=10.0).finished()
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.0])

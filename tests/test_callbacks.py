@@ -68,7 +68,7 @@ def test_divergence_guard_raises_on_nan_only():
 
 def test_epoch_line_is_fixed_width():
     lines = []
-    line = EpochLine(tokens_per_epoch=1000, print_fn=lines.append)
+    line = EpochLine(tokens_per_step=100, print_fn=lines.append)
     line.on_train_begin()
     line.on_epoch_end(
         0,
@@ -77,6 +77,7 @@ def test_epoch_line_is_fixed_width():
             "perplexity": 326.6,
             "val_perplexity": 207.7,
             "train_seconds": 2.0,
+            "train_steps": 10,
         },
     )
     line.on_epoch_end(
@@ -86,6 +87,7 @@ def test_epoch_line_is_fixed_width():
             "perplexity": 99999.9,
             "val_perplexity": 5.0,
             "train_seconds": 100.0,
+            "train_steps": 10,
         },
     )
     assert len({len(text) for text in lines}) == 1

@@ -1,4 +1,5 @@
 import csv
+import errno
 import json
 import os
 
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 
 from keras_lstm_scratch.data import Vocabulary
-from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+from keras_lstm_scratch.errors import (
+    InvalidInputError,
+    MissingInputError,
+    OutputWriteError,
+)
 from training.config import resolve_config
 from training.run_directory import HISTORY_COLUMNS, RunDirectory
 
@@ -38,28 +43,99 @@ def test_open_writes_the_config_and_vocabulary_and_refuses_another_run(
         run_dir.open(other, vocabulary())
 
 
-def test_a_backup_keeps_only_the_newest_weights_and_round_trips(tmp_path):
+def test_a_backup_keeps_the_two_newest_epochs_and_round_trips(tmp_path):
     run_dir = RunDirectory(tmp_path)
     assert run_dir.load_backup() is None
     model = small_model()
-    history = [{"epoch": 1, "val_perplexity": 9.0}]
-    run_dir.save_backup(model, 1, 9.0, 12.5, history)
-    model.layers[-1].kernel.assign(np.ones((3, 2)))
-    history = [*history, {"epoch": 2, "val_perplexity": 8.0}]
-    run_dir.save_backup(model, 2, 8.0, 25.0, history)
+    history = []
+    for epoch in (1, 2, 3):
+        model.layers[-1].kernel.assign(np.full((3, 2), float(epoch)))
+        history = [*history, {"epoch": epoch, "val_perplexity": 10.0 - epoch}]
+        run_dir.save_backup(model, epoch, 10.0 - epoch, 12.5 * epoch, history)
 
     state = run_dir.load_backup()
-    assert state["epoch"] == 2
-    assert state["best_val_perplexity"] == 8.0
-    assert state["train_seconds"] == 25.0
+    assert state["epoch"] == 3
+    assert state["best_val_perplexity"] == 7.0
+    assert state["train_seconds"] == 37.5
     assert state["history"] == history
+    assert state["damaged"] == []
     assert sorted(os.listdir(run_dir.backup_dir)) == [
-        "epoch-0002.weights.h5",
-        "state.json",
+        "epoch-0002.json",
+        "epoch-0002.keras",
+        "epoch-0003.json",
+        "epoch-0003.keras",
     ]
     restored = small_model()
     restored.load_weights(state["weights_path"])
-    np.testing.assert_array_equal(restored.layers[-1].kernel, np.ones((3, 2)))
+    np.testing.assert_array_equal(
+        restored.layers[-1].kernel, np.full((3, 2), 3.0)
+    )
+
+
+def backed_up_twice(tmp_path):
+    run_dir = RunDirectory(tmp_path)
+    model = small_model()
+    for epoch in (1, 2):
+        run_dir.save_backup(model, epoch, 9.0, 1.0, [{"epoch": epoch}])
+    return run_dir
+
+
+def test_a_damaged_newest_backup_is_named_and_the_one_before_used(tmp_path):
+    run_dir = backed_up_twice(tmp_path)
+    weights = run_dir.file("backup", "epoch-0002.keras")
+    with open(weights, "r+b") as handle:  # one byte changed, size kept
+        handle.seek(os.path.getsize(weights) // 2)
+        byte = handle.read(1)
+        handle.seek(-1, os.SEEK_CUR)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    state = run_dir.load_backup()
+    assert state["epoch"] == 1
+    assert len(state["damaged"]) == 1
+    assert "epoch-0002.keras is damaged" in state["damaged"][0]
+
+    with open(run_dir.file("backup", "epoch-0002.json"), "w") as handle:
+        handle.write('{"epoch": 2, "weights_fi')  # cut off mid-write
+    state = run_dir.load_backup()
+    assert state["epoch"] == 1
+    assert (
+        "epoch-0002.json is unreadable (JSONDecodeError"
+        in (state["damaged"][0])
+    )
+
+
+def test_no_intact_backup_is_refused_naming_each_damaged_file(tmp_path):
+    run_dir = backed_up_twice(tmp_path)
+    os.truncate(run_dir.file("backup", "epoch-0002.keras"), 100)
+    os.remove(run_dir.file("backup", "epoch-0001.keras"))
+    with pytest.raises(InvalidInputError) as raised:
+        run_dir.load_backup()
+    message = str(raised.value)
+    assert "no intact backup" in message
+    assert "epoch-0002.keras is damaged" in message
+    assert "epoch-0001.keras is unreadable" in message
+
+
+def test_a_failed_write_keeps_the_last_backup_and_leaves_no_staging_file(
+    tmp_path, monkeypatch
+):
+    run_dir = backed_up_twice(tmp_path)
+    before = sorted(os.listdir(run_dir.backup_dir))
+    model = small_model()
+
+    def disk_full(path, *args, **kwargs):
+        with open(path, "wb") as handle:  # half written, then the disk is full
+            handle.write(b"\x89HDF")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    monkeypatch.setattr(model, "save", disk_full)
+    with pytest.raises(OutputWriteError, match="epoch-0003.keras: No space"):
+        run_dir.save_backup(model, 3, 9.0, 1.0, [{"epoch": 3}])
+    assert sorted(os.listdir(run_dir.backup_dir)) == before
+    assert run_dir.load_backup()["epoch"] == 2
+
+    with pytest.raises(OutputWriteError, match="best.keras: No space"):
+        run_dir.save_best_model(model)
+    assert not os.path.exists(run_dir.file("best.staging.keras"))
 
 
 def test_history_and_results_are_written_whole(tmp_path):

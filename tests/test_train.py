@@ -162,6 +162,28 @@ def test_a_time_budget_stops_the_run_and_a_rerun_does_not_overrun_it(
     assert again["test_perplexity"] == pytest.approx(first["test_perplexity"])
 
 
+def test_a_linear_budget_cuts_the_epoch_it_ends_in_and_a_rerun_stops(
+    small_corpus_dir, tmp_path
+):
+    # A budget of 0.06 s, which the first batch (tracing included) already
+    # overruns: the first epoch is cut after it.
+    config = small_config(
+        small_corpus_dir,
+        epochs=3,
+        lr_schedule="linear",
+        time_budget_minutes=0.001,
+    )
+    first = run(config, str(tmp_path / "run"), verbose=0)
+    (row,) = read_history(str(tmp_path / "run"))
+    assert int(row["train_steps"]) == 1
+    assert first["tokens_per_second"] == pytest.approx(
+        4 * 10 / first["train_seconds"]
+    )
+    again = run(config, str(tmp_path / "run"), verbose=0)
+    assert again["epochs"] == 1
+    assert again["test_perplexity"] == pytest.approx(first["test_perplexity"])
+
+
 class PoisonWeights(keras.callbacks.Callback):
     """Turns the weights into NaN in the middle of epoch `at_epoch`."""
 

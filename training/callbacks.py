@@ -38,7 +38,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Writes `train_seconds`, the epoch's training time, into the logs.
+    """Writes `train_seconds` and `train_steps`, the epoch's training time
+    and batches, into the logs.
 
     Put it first in the callback list, so that its epoch-end time is taken
     before the validation pass of `PerplexityCallback`.
@@ -47,13 +48,19 @@ class EpochTimer(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
         self._start = None
+        self._steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
+        self._steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps += 1
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["train_seconds"] = time.perf_counter() - self._start
+            logs["train_steps"] = self._steps
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -63,9 +70,9 @@ class EpochLine(keras.callbacks.Callback):
         "| epoch |    lr     | train ppl | valid ppl | train s | tokens/s |"
     )
 
-    def __init__(self, tokens_per_epoch, print_fn=print):
+    def __init__(self, tokens_per_step, print_fn=print):
         super().__init__()
-        self.tokens_per_epoch = tokens_per_epoch
+        self.tokens_per_step = tokens_per_step
         self.print_fn = print_fn
 
     def on_train_begin(self, logs=None):
@@ -74,11 +81,12 @@ class EpochLine(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = logs.get("train_seconds", math.nan)
+        tokens = logs.get("train_steps", math.nan) * self.tokens_per_step
         self.print_fn(
             f"| {epoch + 1:5d} | {logs.get('lr', math.nan):9.4g} | "
             f"{logs.get('perplexity', math.nan):9.2f} | "
             f"{logs.get('val_perplexity', math.nan):9.2f} | "
-            f"{seconds:7.1f} | {self.tokens_per_epoch / seconds:8.0f} |"
+            f"{seconds:7.1f} | {tokens / seconds:8.0f} |"
         )
 
 
@@ -118,23 +126,33 @@ class TimeBudget(keras.callbacks.Callback):
         budget_seconds: Training seconds allowed in all (validation passes
             excluded).
         spent_seconds: Seconds already spent (when resuming).
+        epoch_seconds: The last epoch's seconds (when resuming), for
+            `finished`.
     """
 
-    def __init__(self, budget_seconds, spent_seconds=0.0):
+    def __init__(self, budget_seconds, spent_seconds=0.0, epoch_seconds=None):
         super().__init__()
         self.budget_seconds = budget_seconds
         self.spent_seconds = spent_seconds
+        self.epoch_seconds = epoch_seconds
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = (logs or {}).get("train_seconds", 0.0)
         self.spent_seconds += seconds
-        if self.epochs_left(seconds) == 0:
+        self.epoch_seconds = seconds
+        if self.finished():
             self.model.stop_training = True
 
     def epochs_left(self, epoch_seconds):
         """Whole epochs of `epoch_seconds` that fit in what is left."""
         left = self.budget_seconds - self.spent_seconds
         return max(0, math.floor(left / max(epoch_seconds, 1e-9)))
+
+    def finished(self):
+        """Whether no further epoch fits (`False` before any epoch)."""
+        if self.epoch_seconds is None:
+            return False
+        return self.epochs_left(self.epoch_seconds) == 0
 
 
 class RunRecorder(keras.callbacks.Callback):
@@ -164,7 +182,7 @@ class RunRecorder(keras.callbacks.Callback):
         row = {"epoch": epoch + 1}
         row.update(
             {
-                key: float(logs[key])
+                key: (int if key == "train_steps" else float)(logs[key])
                 for key in HISTORY_COLUMNS[1:]
                 if key in logs
             }

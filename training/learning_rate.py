@@ -86,23 +86,24 @@ class BudgetLinearDecay(TimeBudget):
     Deep Neural Network Training Under Resource Constraints", ICLR 2020).
     The budget is training time, not epochs, so the schedule fits the
     machine it runs on: before every batch the rate is set from the
-    training seconds spent so far (validation passes excluded),
+    training seconds `t` spent so far (validation passes excluded),
 
-        rate = base_rate * min(1, (end - t) / (end - constant_fraction * end))
+        rate = base_rate * min(1, (budget - t) / (budget - start))
 
-    where `end` is where the last whole epoch that fits in the budget will
-    finish: after each epoch, `end` is replanned from that epoch's length,
-    and training stops when no further epoch fits. So the last epoch ends
-    within the budget, with the rate reaching zero as it ends.
+    with `start = constant_fraction * budget`. Epochs run whole while they
+    fit; the one in which the budget runs out is cut after the last batch
+    that ends within it (a batch is assumed to last as long as the one
+    before). So the whole budget is used, and the rate reaches zero as the
+    last epoch ends, whatever the speed of the machine or its changes.
 
     Args:
         base_rate: The starting (and constant-phase) rate.
         budget_seconds: Training seconds allowed in all.
-        constant_fraction: Share of the run at `base_rate` before the
+        constant_fraction: Share of the budget at `base_rate` before the
             decay, in `[0, 1)`.
         spent_seconds: Training seconds already spent (when resuming).
-        epoch_seconds: The last epoch's training seconds (when resuming),
-            to plan the end before the first epoch of the resumed run.
+        batch_seconds: A batch's training seconds (when resuming): with
+            less than that left the run is `finished`.
         clock: Seconds as a float, `time.perf_counter` by default (a test
             passes a fake clock).
 
@@ -113,7 +114,7 @@ class BudgetLinearDecay(TimeBudget):
     Returns:
         Nothing; sets the optimizer's rate before every batch, writes
         `logs["lr"]` (the rate of the epoch's first batch) and stops
-        training when the next epoch would overrun the budget.
+        training when the next batch would overrun the budget.
 
     Example:
 
@@ -129,7 +130,7 @@ class BudgetLinearDecay(TimeBudget):
         budget_seconds,
         constant_fraction=0.0,
         spent_seconds=0.0,
-        epoch_seconds=None,
+        batch_seconds=0.0,
         clock=time.perf_counter,
     ):
         super().__init__(budget_seconds, spent_seconds)
@@ -144,33 +145,31 @@ class BudgetLinearDecay(TimeBudget):
             )
         self.base_rate = base_rate
         self.constant_fraction = constant_fraction
+        self.batch_seconds = batch_seconds
         self.clock = clock
-        self.end_seconds = budget_seconds
-        if epoch_seconds:
-            self.plan(epoch_seconds)
-        self._epoch_start = self._last_batch_end = None
+        self._epoch_start = self._batch_start = self._last_batch_end = None
         self._epoch_rate = None
-
-    def plan(self, epoch_seconds):
-        """Sets `end_seconds` to where the last epoch that fits ends."""
-        self.end_seconds = (
-            self.spent_seconds + self.epochs_left(epoch_seconds) * epoch_seconds
-        )
 
     def rate_at(self, seconds):
         """The rate after `seconds` of training."""
-        end = self.end_seconds
+        end = self.budget_seconds
         start = self.constant_fraction * end
         if seconds <= start:
             return self.base_rate
         return self.base_rate * max(0.0, (end - seconds) / (end - start))
+
+    def finished(self):
+        """Whether less than one batch of the budget is left."""
+        left = self.budget_seconds - self.spent_seconds
+        return left <= 0 or left < self.batch_seconds
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = self._last_batch_end = self.clock()
         self._epoch_rate = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        seconds = self.spent_seconds + self.clock() - self._epoch_start
+        self._batch_start = self.clock()
+        seconds = self.spent_seconds + self._batch_start - self._epoch_start
         rate = self.rate_at(seconds)
         self.model.optimizer.learning_rate.assign(rate)
         if self._epoch_rate is None:
@@ -178,12 +177,14 @@ class BudgetLinearDecay(TimeBudget):
 
     def on_train_batch_end(self, batch, logs=None):
         self._last_batch_end = self.clock()
+        self.batch_seconds = self._last_batch_end - self._batch_start
+        seconds = self.spent_seconds + self._last_batch_end - self._epoch_start
+        if self.budget_seconds - seconds < self.batch_seconds:
+            self.model.stop_training = True  # Keras ends the epoch here
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = self._epoch_rate
-        epoch_seconds = self._last_batch_end - self._epoch_start
-        self.spent_seconds += epoch_seconds
-        self.plan(epoch_seconds)
-        if self.epochs_left(epoch_seconds) == 0:
+        self.spent_seconds += self._last_batch_end - self._epoch_start
+        if self.finished():
             self.model.stop_training = True

@@ -46,7 +46,9 @@ def versions():
     }
 
 
-def run_results(test, recorder, corpus, tokens_per_epoch, wall_seconds):
+def run_results(
+    test, recorder, corpus, tokens_per_epoch, tokens_per_step, wall_seconds
+):
     """The dict that `results.json` holds.
 
     Args:
@@ -54,10 +56,18 @@ def run_results(test, recorder, corpus, tokens_per_epoch, wall_seconds):
         recorder: The run's `RunRecorder` (history and training time).
         corpus: The run's corpus.
         tokens_per_epoch: Training tokens one epoch reads.
+        tokens_per_step: Training tokens one batch reads.
         wall_seconds: Wall time of this invocation.
     """
     test_nll, test_tokens = test
     epochs, seconds = len(recorder.history), recorder.train_seconds
+    # An epoch cut by a time budget reads only its steps' tokens.
+    tokens_read = sum(
+        row["train_steps"] * tokens_per_step
+        if "train_steps" in row
+        else tokens_per_epoch
+        for row in recorder.history
+    )
     return {
         "test_perplexity": math.exp(test_nll),
         "test_loss": test_nll,
@@ -65,9 +75,7 @@ def run_results(test, recorder, corpus, tokens_per_epoch, wall_seconds):
         "best_val_perplexity": recorder.best_val_perplexity(),
         "epochs": epochs,
         "train_seconds": seconds,
-        "tokens_per_second": (
-            tokens_per_epoch * epochs / seconds if seconds else None
-        ),
+        "tokens_per_second": tokens_read / seconds if seconds else None,
         "train_tokens": count_targets(corpus.train),
         "tokens_per_epoch": tokens_per_epoch,
         "wall_seconds_this_invocation": wall_seconds,

@@ -50,7 +50,11 @@ from training.learning_rate import BudgetLinearDecay, EpochLearningRateDecay
 from training.model import build_model
 from training.plots import plot_curves
 from training.results import evaluate_single_stream, run_results, summary_line
-from training.run_directory import RunDirectory, process_run_directory
+from training.run_directory import (
+    RunDirectory,
+    process_run_directory,
+    writing,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +132,7 @@ def run(
             recorder,
             data.corpus,
             data.tokens_per_epoch,
+            config.batch_size * config.seq_len,
             time.perf_counter() - started,
         )
         write_results(run_dir, results, recorder.history, output_dir)
@@ -166,7 +171,8 @@ def build_or_resume(config, data, resume_from, strategy):
     The model starts from `config.seed`, set after loading the corpus (a
     TFDS corpus draws random numbers while it loads), so it starts the
     same whatever the source. If the `RunDirectory` `resume_from` holds a
-    backup, the model and optimizer weights and the progress come from it.
+    backup, the model and optimizer weights and the progress come from its
+    newest intact epoch; a damaged newer one is named and passed over.
     """
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, len(data.corpus.vocabulary), strategy)
@@ -182,6 +188,8 @@ def build_or_resume(config, data, resume_from, strategy):
         history=tuple(backup["history"]),
         train_seconds=backup["train_seconds"],
     )
+    for problem in backup["damaged"]:
+        print(f"Passing over a damaged backup: {problem}.")
     print(
         f"Resuming {resume_from.path} after epoch {progress.epoch} "
         f"(best valid perplexity {progress.best_val_perplexity:.2f})."
@@ -195,11 +203,8 @@ def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
     budget = time_budget(config, progress)
     callbacks = epoch_callbacks(config, data, progress, run_dir, budget)
     more_epochs = progress.epoch < config.epochs
-    last = progress.history[-1:]
-    if budget is not None and last:
-        # A resumed run whose budget was spent does not train again.
-        if budget.epochs_left(last[0]["train_seconds"]) == 0:
-            more_epochs = False
+    if budget is not None and budget.finished():
+        more_epochs = False  # a resumed run whose budget was spent
     callbacks += [*extra, recorder]
     if more_epochs:
         with multi_worker_fit(model, strategy):
@@ -236,7 +241,7 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         callbacks.append(GateHistograms(inputs, run_dir.gate_log_dir))
     return callbacks + [
         keras.callbacks.ProgbarLogger(),
-        EpochLine(data.tokens_per_epoch),
+        EpochLine(config.batch_size * config.seq_len),
     ]
 
 
@@ -268,15 +273,20 @@ def time_budget(config, progress):
     if config.time_budget_minutes <= 0:
         return None
     seconds = config.time_budget_minutes * 60
+    last = progress.history[-1] if progress.history else {}
     if config.lr_schedule != "linear":
-        return TimeBudget(seconds, progress.train_seconds)
-    last = progress.history[-1:]
+        return TimeBudget(
+            seconds,
+            progress.train_seconds,
+            epoch_seconds=last.get("train_seconds"),
+        )
+    steps = last.get("train_steps")  # absent in runs made before it was kept
     return BudgetLinearDecay(
         config.learning_rate,
         seconds,
         constant_fraction=config.lr_constant_fraction,
         spent_seconds=progress.train_seconds,
-        epoch_seconds=last[0]["train_seconds"] if last else None,
+        batch_seconds=last["train_seconds"] / steps if steps else 0.0,
     )
 
 
@@ -292,9 +302,10 @@ def evaluate_on_test(config, model, corpus, run_dir):
 def write_results(run_dir, results, history, output_dir):
     """Step 6: `results.json`, `curves.png` and the summary line."""
     run_dir.write_results(results)
-    plot_curves(
-        history,
-        run_dir.curves_path,
-        title=os.path.basename(os.path.normpath(output_dir)),
-    )
+    with writing(run_dir.curves_path):
+        plot_curves(
+            history,
+            run_dir.curves_path,
+            title=os.path.basename(os.path.normpath(output_dir)),
+        )
     print(summary_line(results))

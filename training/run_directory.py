@@ -8,24 +8,30 @@ that a kill never leaves one half-written):
       vocabulary.json      a word per id
       history.csv          one row per finished epoch
       best.keras           the model of the best validation perplexity
-      backup/state.json    the last finished epoch: its weights file, the
-                           best validation perplexity, training seconds
-                           and the history rows
-      backup/epoch-NNNN.weights.h5   model and optimizer weights after it
+      backup/epoch-NNNN.json         a finished epoch: its weights file and
+                                     that file's SHA-256, the best validation
+                                     perplexity, training seconds, history
+      backup/epoch-NNNN.keras        the model with its optimizer state after
+                                     it (the two newest epochs are kept)
       tensorboard/         Keras's TensorBoard logs; gates/: gate histograms
       results.json         test perplexity and the run's figures (at the end)
       curves.png           train and validation perplexity per epoch
 
-An interrupted run resumes from `backup/` (`load_backup`); export,
-generation and inspection read a finished run with `load_finished`.
+An interrupted run resumes from `backup/` (`load_backup`), from the newer
+of its two epochs that is intact; export, generation and inspection read a
+finished run with `load_finished`. A write that fails (a full disk, a
+read-only folder) raises `OutputWriteError` and leaves every file written
+before it as it was.
 """
 
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -33,7 +39,11 @@ import keras
 
 from keras_lstm_scratch.data import Vocabulary
 from keras_lstm_scratch.distribution import is_chief
-from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+from keras_lstm_scratch.errors import (
+    InvalidInputError,
+    MissingInputError,
+    reported_write_failure,
+)
 from training.config import config_from_dict
 
 HISTORY_COLUMNS = (
@@ -44,17 +54,70 @@ HISTORY_COLUMNS = (
     "val_perplexity",
     "lr",
     "train_seconds",
+    "train_steps",
 )
 
 
+BACKUP_STATE = re.compile(r"epoch-(\d{4,})\.json")
+BACKUP_FILE = re.compile(r"epoch-(\d{4,})\.")
+BACKUPS_KEPT = 2  # the newest, and one to fall back on if it is damaged
+
+
+KEPT_ON_FAILURE = (
+    "The files written before it are kept; free some space or make the "
+    "folder writable, then run the same command again to continue from "
+    "the last backup."
+)
+
+
+@contextlib.contextmanager
+def writing(path, staging=None):
+    """Turns a failed write of `path` into one `OutputWriteError`.
+
+    `staging`, the half-written file, is removed (if the file system lets
+    it); the file at `path` and every other file stay as they were.
+    """
+    with reported_write_failure(path, KEPT_ON_FAILURE):
+        try:
+            yield
+        except OSError:
+            if staging is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(staging)
+            raise
+
+
 def write_atomically(path, text):
-    """Writes `text` to `path` (str or path-like) via a temporary file."""
+    """Writes `text` to `path` (str or path-like) via a temporary file.
+
+    Raises:
+        OutputWriteError: if it cannot be written; `path` is unchanged.
+    """
     staging = os.fspath(path) + ".tmp"
-    with open(staging, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, path)
+    with writing(path, staging):
+        with open(staging, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(staging, path)
+
+
+def backup_epoch(name):
+    """The epoch of a backup file's name (`epoch-0003.json` -> 3), or None."""
+    match = BACKUP_FILE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class DamagedBackupError(ValueError):
+    """One backup epoch that cannot be resumed from; says which file."""
 
 
 def save_config(config, path):
@@ -92,7 +155,6 @@ class RunDirectory:
         self.history_path = self.file("history.csv")
         self.best_model_path = self.file("best.keras")
         self.backup_dir = self.file("backup")
-        self.state_path = self.file("backup", "state.json")
         self.tensorboard_dir = self.file("tensorboard")
         self.gate_log_dir = self.file("tensorboard", "gates")
         self.results_path = self.file("results.json")
@@ -112,7 +174,8 @@ class RunDirectory:
             InvalidInputError: if the directory holds a run of another
                 config.
         """
-        os.makedirs(self.path, exist_ok=True)
+        with writing(self.path):
+            os.makedirs(self.path, exist_ok=True)
         resolved = dataclasses.asdict(config)
         if os.path.isfile(self.config_path):
             # Fields added since that run was made count with their defaults.
@@ -130,20 +193,82 @@ class RunDirectory:
         vocabulary.save(self.vocabulary_path)
 
     def load_backup(self):
-        """The last finished epoch's backup state, or `None` if none.
+        """The newest intact backup's state, or `None` if there is none.
+
+        Each epoch's `backup/epoch-NNNN.json` names its weights file and
+        that file's SHA-256. A state that cannot be read, or whose weights
+        file is missing or differs from its SHA-256, is passed over for
+        the one before it, and the problem is reported in `damaged`.
 
         Returns:
-            The `backup/state.json` dict (`epoch`, `weights_file`,
-            `best_val_perplexity`, `train_seconds`, `history`) with
-            `weights_path`, the weights file's full path.
+            The state dict (`epoch`, `weights_file`, `best_val_perplexity`,
+            `train_seconds`, `history`) with `weights_path`, the weights
+            file's full path, and `damaged`, a line per newer backup passed
+            over (empty if none).
+
+        Raises:
+            InvalidInputError: if backups exist and none is intact.
         """
-        if not os.path.isfile(self.state_path):
-            return None
-        with open(self.state_path, encoding="utf-8") as handle:
-            state = json.load(handle)
-        state["weights_path"] = os.path.join(
-            self.backup_dir, state["weights_file"]
+        damaged = []
+        for path in self.backup_states():
+            try:
+                state = self.read_backup(path)
+            except DamagedBackupError as error:
+                damaged.append(str(error))
+                continue
+            state["damaged"] = damaged
+            return state
+        if damaged:
+            raise InvalidInputError(
+                f"{self.backup_dir} holds no intact backup to resume from: "
+                f"{'; '.join(damaged)}. Move {self.backup_dir} away to train "
+                "this run again from the start."
+            )
+        return None
+
+    def backup_states(self):
+        """The backups' state files, newest first."""
+        if not os.path.isdir(self.backup_dir):
+            return []
+        epochs = sorted(
+            (int(match.group(1)), name)
+            for name in os.listdir(self.backup_dir)
+            if (match := BACKUP_STATE.fullmatch(name))
         )
+        return [self.file("backup", name) for _, name in reversed(epochs)]
+
+    def read_backup(self, path):
+        """One backup's state, its weights file checked against its SHA-256.
+
+        Raises:
+            DamagedBackupError: naming the damaged file and what is wrong.
+        """
+        try:
+            with open(path, encoding="utf-8") as handle:
+                state = json.load(handle)
+            weights_file = state["weights_file"]
+            for key in ("epoch", "best_val_perplexity", "train_seconds"):
+                state[key]  # noqa: B018 (every key must be there)
+            expected = state["weights_sha256"]
+            history = state["history"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise DamagedBackupError(
+                f"{path} is unreadable ({type(error).__name__}: {error})"
+            ) from error
+        if not isinstance(history, list):
+            raise DamagedBackupError(f"{path} holds no list of history rows")
+        state["weights_path"] = self.file("backup", weights_file)
+        try:
+            actual = file_sha256(state["weights_path"])
+        except OSError as error:
+            raise DamagedBackupError(
+                f"{state['weights_path']} is unreadable ({error.strerror})"
+            ) from error
+        if actual != expected:
+            raise DamagedBackupError(
+                f"{state['weights_path']} is damaged (its SHA-256 differs "
+                f"from the one in {os.path.basename(path)})"
+            )
         return state
 
     # --- during a run -------------------------------------------------
@@ -151,32 +276,51 @@ class RunDirectory:
     def save_best_model(self, model):
         """Saves the whole model as `best.keras` (staged, then renamed)."""
         staging = self.file("best.staging.keras")
-        model.save(staging)
-        os.replace(staging, self.best_model_path)
+        with writing(self.best_model_path, staging):
+            model.save(staging)
+            os.replace(staging, self.best_model_path)
 
     def save_backup(
         self, model, epoch, best_val_perplexity, train_seconds, history
     ):
-        """Backs up epoch `epoch`: its weights, then `state.json`.
+        """Backs up epoch `epoch`: its weights, then `epoch-NNNN.json`.
 
-        `state.json` names only a complete weights file and replaces the
-        old one in one rename; the older weights files go after it. A kill
-        at any moment leaves a consistent backup of a finished epoch.
+        The state file is written last, in one rename, and names a
+        complete weights file with its SHA-256; the epochs older than the
+        two newest go after it. A kill or a failed write at any moment
+        leaves the backups of earlier finished epochs as they were.
         """
-        os.makedirs(self.backup_dir, exist_ok=True)
-        weights_file = f"epoch-{epoch:04d}.weights.h5"
-        model.save_weights(os.path.join(self.backup_dir, weights_file))
+        with writing(self.backup_dir):
+            os.makedirs(self.backup_dir, exist_ok=True)
+        # A whole-model archive, not `save_weights`'s `.weights.h5`: Keras
+        # builds its HDF5 in memory and Python writes the file, so a full
+        # disk is an OSError; h5py writing to a full disk can crash.
+        weights_file = f"epoch-{epoch:04d}.keras"
+        weights_path = self.file("backup", weights_file)
+        staging = self.file("backup", f"epoch-{epoch:04d}.staging.keras")
+        with writing(weights_path, staging):
+            model.save(staging)
+            os.replace(staging, weights_path)
         state = {
             "epoch": epoch,
             "weights_file": weights_file,
+            "weights_sha256": file_sha256(weights_path),
             "best_val_perplexity": best_val_perplexity,
             "train_seconds": train_seconds,
             "history": history,
         }
-        write_atomically(self.state_path, json.dumps(state, indent=2))
+        write_atomically(
+            self.file("backup", f"epoch-{epoch:04d}.json"),
+            json.dumps(state, indent=2),
+        )
+        kept = {
+            backup_epoch(os.path.basename(path))
+            for path in self.backup_states()[:BACKUPS_KEPT]
+        }
         for name in os.listdir(self.backup_dir):
-            if name.endswith(".weights.h5") and name != weights_file:
-                os.remove(os.path.join(self.backup_dir, name))
+            if backup_epoch(name) not in kept:
+                with contextlib.suppress(OSError):  # gone at the next epoch
+                    os.remove(self.file("backup", name))
 
     def write_history(self, rows):
         """Rewrites `history.csv` from the rows of every finished epoch."""
