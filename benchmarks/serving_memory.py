@@ -27,7 +27,7 @@ WORDS = (
 ).split()
 
 CHILD = textwrap.dedent("""
-    import json, sys, time
+    import json, re, sys, time
     import numpy as np
     import tensorflow as tf
 
@@ -52,7 +52,8 @@ CHILD = textwrap.dedent("""
         result = score(sentences=tf.constant(texts))
         outcome = "ok: %d tokens" % int(result["token_count"].numpy().sum())
     except tf.errors.InvalidArgumentError as error:
-        outcome = "refused: " + error.message.split("\\n")[0][:120]
+        said = re.search(r"\\w+: at most .*? per request", error.message)
+        outcome = "refused: " + (said.group(0) if said else error.message)
     seconds = time.perf_counter() - start
     print(json.dumps({
         "tokens": tokens, "texts": rows, "peak_before_mib": before,
