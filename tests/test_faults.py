@@ -222,7 +222,7 @@ def export_command(run_dir, export_root):
         (
             "disk-full:4096",
             "keras_lstm_scratch.serving.saved_model:write_saved_model",
-            "cannot write",
+            "lm/1: File too large.",
         ),
     ],
 )

@@ -1,6 +1,7 @@
 """SavedModel export in TF Serving's layout, with warmup requests."""
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -25,6 +26,13 @@ FAILED_WRITE_CODES = {
     tf.errors.FAILED_PRECONDITION,
     tf.errors.PERMISSION_DENIED,
 }
+
+
+def tensorflow_write_reason(error):
+    """The system's reason in a TensorFlow file error: `File too large`."""
+    # "...{{function_node ...}} PATH; File too large [Op:SaveV2]"
+    reason = error.message.rsplit("; ", 1)[-1]
+    return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip()
 
 
 def warmup_inputs(num_layers, units):
@@ -158,7 +166,7 @@ def export_for_serving(model, words, export_root, name, version=None):
                 # TensorFlow's own file writes fail as OpErrors.
                 if error.error_code not in FAILED_WRITE_CODES:
                     raise
-                raise OSError(error.message) from error
+                raise OSError(tensorflow_write_reason(error)) from error
         if os.path.exists(target):
             raise FileExistsError(f"{target} appeared during the export.")
         with reported_write_failure(target, kept):
