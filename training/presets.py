@@ -83,9 +83,10 @@ PRESETS = {
         init_scale=0.04,
     ),
     # The best PTB model that trains within 30 minutes on a 2-core CPU:
-    # tied 2x400, dropout 0.35, AWD-LSTM's AR 2 and TAR 1 (84.30 with them,
-    # 86.20 without: docs/quality.md), the rate falling linearly from 20 to
-    # zero as the 30 minutes run out, bfloat16 where the CPU has it.
+    # tied 2x400, dropout 0.35, AWD-LSTM's AR 2 and TAR 1, the rate falling
+    # linearly from 20 to zero as the 30 minutes run out, bfloat16 where the
+    # CPU has it: test perplexity 84.28 (docs/quality.md compares the
+    # recipes tried).
     "cpu-30min": dict(
         embedding_dim=400,
         hidden_units=400,
