@@ -27,7 +27,6 @@ before it as it was.
 import contextlib
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import os
@@ -38,6 +37,7 @@ import tempfile
 import keras
 
 from keras_lstm_scratch.data import Vocabulary
+from keras_lstm_scratch.data.ptb import sha256_of
 from keras_lstm_scratch.distribution import is_chief
 from keras_lstm_scratch.errors import (
     InvalidInputError,
@@ -102,18 +102,21 @@ def write_atomically(path, text):
         os.replace(staging, path)
 
 
+def save_model(model, path, staging):
+    """Saves the whole model to `staging`, then renames it to `path`.
+
+    Raises:
+        OutputWriteError: if it cannot be written; `path` is unchanged.
+    """
+    with writing(path, staging):
+        model.save(staging)
+        os.replace(staging, path)
+
+
 def backup_epoch(name):
     """The epoch of a backup file's name (`epoch-0003.json` -> 3), or None."""
     match = BACKUP_FILE.match(name)
     return int(match.group(1)) if match else None
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class DamagedBackupError(ValueError):
@@ -259,7 +262,7 @@ class RunDirectory:
             raise DamagedBackupError(f"{path} holds no list of history rows")
         state["weights_path"] = self.file("backup", weights_file)
         try:
-            actual = file_sha256(state["weights_path"])
+            actual = sha256_of(state["weights_path"])
         except OSError as error:
             raise DamagedBackupError(
                 f"{state['weights_path']} is unreadable ({error.strerror})"
@@ -275,10 +278,7 @@ class RunDirectory:
 
     def save_best_model(self, model):
         """Saves the whole model as `best.keras` (staged, then renamed)."""
-        staging = self.file("best.staging.keras")
-        with writing(self.best_model_path, staging):
-            model.save(staging)
-            os.replace(staging, self.best_model_path)
+        save_model(model, self.best_model_path, self.file("best.staging.keras"))
 
     def save_backup(
         self, model, epoch, best_val_perplexity, train_seconds, history
@@ -297,14 +297,15 @@ class RunDirectory:
         # disk is an OSError; h5py writing to a full disk can crash.
         weights_file = f"epoch-{epoch:04d}.keras"
         weights_path = self.file("backup", weights_file)
-        staging = self.file("backup", f"epoch-{epoch:04d}.staging.keras")
-        with writing(weights_path, staging):
-            model.save(staging)
-            os.replace(staging, weights_path)
+        save_model(
+            model,
+            weights_path,
+            self.file("backup", f"epoch-{epoch:04d}.staging.keras"),
+        )
         state = {
             "epoch": epoch,
             "weights_file": weights_file,
-            "weights_sha256": file_sha256(weights_path),
+            "weights_sha256": sha256_of(weights_path),
             "best_val_perplexity": best_val_perplexity,
             "train_seconds": train_seconds,
             "history": history,
