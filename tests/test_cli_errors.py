@@ -40,7 +40,8 @@ def assert_one_error_line(completed, *fragments):
     assert len(lines) == 1, completed.stderr
     assert lines[0].startswith("error: ")
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in lines[0], lines[0]
+    return lines[0]
 
 
 def train_tiny(*arguments):

@@ -12,13 +12,13 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import keras
 import pytest
 
-from tests.test_train import REPO_ROOT, small_config, train_command
+from tests.test_cli_errors import assert_one_error_line, run_tool
+from tests.test_train import small_config, train_command
 from training.run import run
 from training.run_directory import RunDirectory
 
@@ -36,21 +36,9 @@ WRITES = {
 DISK_FULL = {"backup": 4096, "best.keras": 4096, "results.json": 64}
 
 
-def quiet_environment():
-    environment = dict(os.environ)
-    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the tools start quietly
-    return environment
-
-
 def run_command(command):
-    return subprocess.run(
-        command,
-        cwd=REPO_ROOT,
-        env=quiet_environment(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    """Runs `[python, -m, MODULE, ARGS...]` as a user does, quietly started."""
+    return run_tool(*command[2:])
 
 
 def with_fault(fault, target, call, tool_command):
@@ -65,16 +53,6 @@ def with_fault(fault, target, call, tool_command):
         "--",
         *tool_command[2:],
     ]
-
-
-def assert_one_error_line(completed, *fragments):
-    assert completed.returncode == 2, completed.stdout + completed.stderr
-    lines = completed.stderr.splitlines()
-    assert len(lines) == 1, completed.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def history_epochs(run_dir):
