@@ -65,6 +65,7 @@ class RunData:
     train: tf.data.Dataset
     valid_windows: tuple  # (inputs, targets, weights), (windows, batch, time)
     valid: tf.data.Dataset  # valid_windows, one window per element
+    tokens_per_step: int  # one batch: batch_size * seq_len
     tokens_per_epoch: int
 
 
@@ -132,7 +133,7 @@ def run(
             recorder,
             data.corpus,
             data.tokens_per_epoch,
-            config.batch_size * config.seq_len,
+            data.tokens_per_step,
             time.perf_counter() - started,
         )
         write_results(run_dir, results, recorder.history, output_dir)
@@ -161,6 +162,7 @@ def load_data(config, data_dir):
         train=shard_by_batch_slices(train),
         valid_windows=windows,
         valid=shard_by_batch_slices(valid),
+        tokens_per_step=batch_size * seq_len,
         tokens_per_epoch=int(train.cardinality()) * batch_size * seq_len,
     )
 
@@ -241,7 +243,7 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         callbacks.append(GateHistograms(inputs, run_dir.gate_log_dir))
     return callbacks + [
         keras.callbacks.ProgbarLogger(),
-        EpochLine(config.batch_size * config.seq_len),
+        EpochLine(data.tokens_per_step),
     ]
 
 
