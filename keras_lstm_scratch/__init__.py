@@ -17,6 +17,7 @@ from keras_lstm_scratch.cross_entropy import (
 from keras_lstm_scratch.distribution import make_strategy
 from keras_lstm_scratch.global_batch_clipping import (
     ClippedSGD,
+    GlobalBatchClippedAdam,
     GlobalBatchClippedSGD,
 )
 from keras_lstm_scratch.language_model import build_language_model, model_parts
@@ -46,6 +47,7 @@ __all__ = [
     "ActivationRegularization",
     "AveragedSGD",
     "ClippedSGD",
+    "GlobalBatchClippedAdam",
     "GlobalBatchClippedSGD",
     "LSTMCell",
     "NonMonotoneAveraging",

@@ -1,10 +1,12 @@
-"""SGD whose gradient clipping sees the whole batch under tf.distribute.
+"""SGD and Adam whose gradient clipping sees the whole batch under
+tf.distribute.
 
 Keras clips gradients (`clipnorm`, `global_clipnorm`) inside each replica,
 before the replicas' gradients are summed: with `R` replicas each share is
 clipped on its own, so the update differs from one device's on the same
 global batch whenever clipping is active, which with the book's threshold
-of 0.25 is nearly every step. `GlobalBatchClippedSGD` sums the shares
+of 0.25 is nearly every step. `GlobalBatchClippedSGD` (and
+`GlobalBatchClippedAdam`) sums the shares
 first, clips the sum, and hands each replica `1/R` of the clipped
 gradient, which Keras's own sum then turns back into exactly the clipped
 gradient. The cost is one more all-reduce of the gradients per step; with
@@ -17,6 +19,22 @@ the pinned Keras minor version.
 
 import keras
 import tensorflow as tf
+
+
+def global_batch_gradient(optimizer, grads):
+    """`(summed gradient, replicas)` when `optimizer` clips under several
+    replicas, else `None` (Keras's own clipping is then exact)."""
+    replica = tf.distribute.get_replica_context()
+    clips = (
+        optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue
+    )
+    if not clips or replica is None or replica.num_replicas_in_sync == 1:
+        return None
+    summed = replica.all_reduce(  # the global batch's gradient
+        tf.distribute.ReduceOp.SUM,
+        [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices too
+    )
+    return summed, replica.num_replicas_in_sync
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
@@ -36,15 +54,31 @@ class GlobalBatchClippedSGD(keras.optimizers.SGD):
 
     def _clip_gradients(self, grads):
         # `grads` holds no None: Keras filters empty gradients first.
-        replica = tf.distribute.get_replica_context()
-        clips = self.clipnorm or self.global_clipnorm or self.clipvalue
-        if not clips or replica is None or replica.num_replicas_in_sync == 1:
+        global_batch = global_batch_gradient(self, grads)
+        if global_batch is None:
             return super()._clip_gradients(grads)
-        summed = replica.all_reduce(  # the global batch's gradient
-            tf.distribute.ReduceOp.SUM,
-            [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices too
-        )
-        replicas = replica.num_replicas_in_sync
+        summed, replicas = global_batch
+        return [g / replicas for g in super()._clip_gradients(summed)]
+
+
+@keras.saving.register_keras_serializable(package="keras_lstm_scratch")
+class GlobalBatchClippedAdam(keras.optimizers.Adam):
+    """`keras.optimizers.Adam` that clips the gradient of the global batch.
+
+    Takes the arguments of `keras.optimizers.Adam`; the same on one
+    device, and under several replicas it clips their summed gradient, as
+    `GlobalBatchClippedSGD` does.
+
+    Example:
+
+    >>> optimizer = GlobalBatchClippedAdam(0.002, global_clipnorm=1.0)
+    """
+
+    def _clip_gradients(self, grads):
+        global_batch = global_batch_gradient(self, grads)
+        if global_batch is None:
+            return super()._clip_gradients(grads)
+        summed, replicas = global_batch
         return [g / replicas for g in super()._clip_gradients(summed)]
 
 

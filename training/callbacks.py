@@ -1,7 +1,8 @@
 """The run's callbacks, each owning one side effect of an epoch.
 
 `EpochTimer` (training seconds), `DivergenceGuard` (stop at a NaN),
-`EpochLine` (the printed table), `BestModelCheckpoint` (`best.keras`),
+`BitsPerCharacter` (a character model's measure), `EpochLine` (the
+printed table), `BestModelCheckpoint` (`best.keras`),
 `TimeBudget` (stop before the budget runs out) and `RunRecorder`
 (`history.csv` and the backup). The learning-rate rule is in
 `learning_rate.py`; the files themselves are the run directory's.
@@ -13,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from training.run_directory import HISTORY_COLUMNS
+from training.run_directory import CHARACTER_COLUMNS, HISTORY_COLUMNS
 
 
 class TrainingDivergedError(RuntimeError):
@@ -63,29 +64,61 @@ class EpochTimer(keras.callbacks.Callback):
             logs["train_steps"] = self._steps
 
 
+class BitsPerCharacter(keras.callbacks.Callback):
+    """Writes `bits_per_char` and `val_bits_per_char` into the epoch logs.
+
+    A character model's measure: the mean NLL per character in bits,
+    `log2` of the token-weighted perplexity. Place it after
+    `PerplexityCallback` and before `TensorBoard`, which then plots it.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for prefix in ("", "val_"):
+            perplexity = logs.get(f"{prefix}perplexity")
+            if perplexity is not None:
+                logs[f"{prefix}bits_per_char"] = math.log2(float(perplexity))
+
+
 class EpochLine(keras.callbacks.Callback):
-    """Prints one fixed-width line per epoch beside Keras's progress bar."""
+    """Prints one fixed-width line per epoch beside Keras's progress bar.
+
+    Args:
+        tokens_per_step: Training tokens in one batch.
+        print_fn: Where the lines go.
+        bits_per_char: Show bits per character (`BitsPerCharacter`'s
+            logs) in place of perplexity, for a character model.
+    """
 
     HEADER = (
         "| epoch |    lr     | train ppl | valid ppl | train s | tokens/s |"
     )
+    CHARACTER_HEADER = (
+        "| epoch |    lr     | train bpc | valid bpc | train s | tokens/s |"
+    )
 
-    def __init__(self, tokens_per_step, print_fn=print):
+    def __init__(self, tokens_per_step, print_fn=print, bits_per_char=False):
         super().__init__()
         self.tokens_per_step = tokens_per_step
         self.print_fn = print_fn
+        self.keys = ("perplexity", "val_perplexity")
+        self.header, self.digits = self.HEADER, 2
+        if bits_per_char:
+            self.keys = ("bits_per_char", "val_bits_per_char")
+            self.header, self.digits = self.CHARACTER_HEADER, 4
 
     def on_train_begin(self, logs=None):
-        self.print_fn(self.HEADER)
+        self.print_fn(self.header)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = logs.get("train_seconds", math.nan)
         tokens = logs.get("train_steps", math.nan) * self.tokens_per_step
+        train, valid = (logs.get(key, math.nan) for key in self.keys)
         self.print_fn(
             f"| {epoch + 1:5d} | {logs.get('lr', math.nan):9.4g} | "
-            f"{logs.get('perplexity', math.nan):9.2f} | "
-            f"{logs.get('val_perplexity', math.nan):9.2f} | "
+            f"{train:9.{self.digits}f} | {valid:9.{self.digits}f} | "
             f"{seconds:7.1f} | {tokens / seconds:8.0f} |"
         )
 
@@ -183,7 +216,7 @@ class RunRecorder(keras.callbacks.Callback):
         row.update(
             {
                 key: (int if key == "train_steps" else float)(logs[key])
-                for key in HISTORY_COLUMNS[1:]
+                for key in (*HISTORY_COLUMNS[1:], *CHARACTER_COLUMNS)
                 if key in logs
             }
         )

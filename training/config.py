@@ -7,6 +7,7 @@ overrides and checks every value; the run directory saves the result as
 
 import dataclasses
 
+from keras_lstm_scratch.data.tokenization import TOKENIZATIONS
 from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.language_model import RNN_CELLS
 from training.presets import PRESETS
@@ -19,6 +20,8 @@ class TrainConfig:
     # --- data ---
     # "ptb", "text:DIR" (DIR/{train,valid,test}.txt) or "tfds:NAME"
     corpus: str = "ptb"
+    # "words": split on whitespace; "chars": every Unicode character
+    tokens: str = "words"
     max_vocab_size: int = 10000  # cap for text/tfds corpora (PTB has 10,000)
     tfds_text_key: str = "text"  # string feature of a TFDS dataset
     # --- model ---
@@ -41,7 +44,8 @@ class TrainConfig:
     seq_len: int = 35  # time steps per window (backprop length)
     # --- optimisation ---
     epochs: int = 4
-    learning_rate: float = 20.0  # plain SGD, as the book
+    optimizer: str = "sgd"  # "sgd": plain SGD, as the book; or "adam"
+    learning_rate: float = 20.0  # SGD's, as the book; Adam's: about 0.002
     clip_norm: float = 0.25  # gradient clipping threshold
     clip_mode: str = "global"  # "global" (book, PyTorch) or "per_variable"
     # "plateau": book; "step": Zaremba; "constant": AWD-LSTM (with NT-ASGD);
@@ -62,6 +66,8 @@ class TrainConfig:
 
 
 CHOICES = {
+    "tokens": TOKENIZATIONS,
+    "optimizer": ("sgd", "adam"),
     "clip_mode": ("global", "per_variable"),
     "lr_schedule": ("plateau", "step", "constant", "linear"),
     "precision": ("float32", "mixed_bfloat16", "auto"),
@@ -174,6 +180,7 @@ def validate_config(config):
             raise InvalidInputError(
                 f"{key} must be >= 0; received {key}={getattr(config, key)}."
             )
+    check_optimizer(config)
     if config.weight_dropout > 0 and config.rnn_cell != "lstm":
         raise InvalidInputError(
             f"weight_dropout={config.weight_dropout} needs rnn_cell='lstm'."
@@ -193,6 +200,27 @@ def validate_config(config):
         raise InvalidInputError(
             f"corpus={config.corpus!r}; expected 'ptb', 'text:DIR' or "
             "'tfds:NAME'."
+        )
+
+
+# Above this, an Adam rate is surely an SGD rate left over from a preset.
+MAX_ADAM_RATE = 1.0
+
+
+def check_optimizer(config):
+    """Refuses optimizer settings that cannot go together."""
+    if config.optimizer != "adam":
+        return
+    if config.learning_rate > MAX_ADAM_RATE:
+        raise InvalidInputError(
+            f"optimizer='adam' with learning_rate={config.learning_rate}: "
+            "that is an SGD rate; Adam takes about 0.001-0.003 (e.g. --set "
+            "learning_rate=0.002)."
+        )
+    if config.averaging_nonmono > 0:
+        raise InvalidInputError(
+            "averaging_nonmono averages SGD's weights (NT-ASGD); set "
+            "optimizer='sgd' or averaging_nonmono=0."
         )
 
 

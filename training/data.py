@@ -10,6 +10,7 @@ validation sentence).
 import numpy as np
 
 from keras_lstm_scratch.data import (
+    Tokenization,
     load_ptb,
     load_text_corpus,
     load_tfds_corpus,
@@ -24,7 +25,7 @@ def load_corpus(config, data_dir=None):
 
     Args:
         config: A `TrainConfig`; `corpus` is `"ptb"`, `"text:DIR"` or
-            `"tfds:NAME"`.
+            `"tfds:NAME"`, read as `config.tokens` (words or characters).
         data_dir: The PTB files' folder, or TFDS's data dir; `None`: the
             default (`$KERAS_LSTM_SCRATCH_PTB_DIR`, else the download
             cache).
@@ -32,16 +33,22 @@ def load_corpus(config, data_dir=None):
     Returns:
         A `keras_lstm_scratch.data.Corpus`.
     """
+    tokenization = Tokenization(config.tokens)
     if config.corpus == "ptb":
-        return load_ptb(data_dir)
+        return load_ptb(data_dir, tokenization=tokenization)
     kind, _, name = config.corpus.partition(":")
     if kind == "text":
-        return load_text_corpus(name, max_vocab_size=config.max_vocab_size)
+        return load_text_corpus(
+            name,
+            max_vocab_size=config.max_vocab_size,
+            tokenization=tokenization,
+        )
     return load_tfds_corpus(
         name,
         text_key=config.tfds_text_key,
         max_vocab_size=config.max_vocab_size,
         data_dir=data_dir,
+        tokenization=tokenization,
     )
 
 

@@ -5,6 +5,7 @@ import contextlib
 import keras
 
 from keras_lstm_scratch import (
+    GlobalBatchClippedAdam,
     GlobalBatchClippedSGD,
     Perplexity,
     SparseSoftmaxCrossEntropy,
@@ -18,7 +19,7 @@ from keras_lstm_scratch.weight_averaging import AveragedSGD
 
 
 def make_optimizer(config):
-    """Plain SGD with the configured gradient clipping.
+    """Plain SGD (or Adam) with the configured gradient clipping.
 
     `clip_mode="global"` rescales all gradients together when their joint
     norm exceeds `clip_norm` (the book's `clip_grads`, PyTorch's
@@ -27,12 +28,18 @@ def make_optimizer(config):
     the direction of the update. Under tf.distribute both clip the
     gradient of the whole global batch (`GlobalBatchClippedSGD`), as on
     one device. With `averaging_nonmono > 0` it is `AveragedSGD`, which
-    can also keep the mean of the weights (NT-ASGD).
+    can also keep the mean of the weights (NT-ASGD). `optimizer="adam"` is
+    `GlobalBatchClippedAdam`, clipped the same way.
     """
-    sgd = AveragedSGD if config.averaging_nonmono > 0 else GlobalBatchClippedSGD
+    if config.optimizer == "adam":
+        optimizer = GlobalBatchClippedAdam
+    elif config.averaging_nonmono > 0:
+        optimizer = AveragedSGD
+    else:
+        optimizer = GlobalBatchClippedSGD
     if config.clip_mode == "global":
-        return sgd(config.learning_rate, global_clipnorm=config.clip_norm)
-    return sgd(config.learning_rate, clipnorm=config.clip_norm)
+        return optimizer(config.learning_rate, global_clipnorm=config.clip_norm)
+    return optimizer(config.learning_rate, clipnorm=config.clip_norm)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,7 @@ def run_results(
         wall_seconds: Wall time of this invocation.
     """
     test_nll, test_tokens = test
+    test_words = corpus.count_words(corpus.test[1:])  # the predicted text
     epochs, seconds = len(recorder.history), recorder.train_seconds
     # An epoch cut by a time budget reads only its steps' tokens.
     tokens_read = sum(
@@ -68,10 +69,15 @@ def run_results(
         else tokens_per_epoch
         for row in recorder.history
     )
-    return {
+    results = {
+        "tokens": corpus.tokenization.kind,
         "test_perplexity": math.exp(test_nll),
         "test_loss": test_nll,
         "test_tokens": int(test_tokens),
+        "test_words": test_words,
+        "test_perplexity_per_word": per_word_perplexity(
+            test_nll, test_tokens, test_words
+        ),
         "best_val_perplexity": recorder.best_val_perplexity(),
         "epochs": epochs,
         "train_seconds": seconds,
@@ -85,10 +91,32 @@ def run_results(
         },
         "versions": versions(),
     }
+    if corpus.tokenization.is_chars:
+        results["test_bits_per_char"] = test_nll / math.log(2)
+        results["best_val_bits_per_char"] = math.log2(
+            results["best_val_perplexity"]
+        )
+    return results
+
+
+def per_word_perplexity(mean_nll, tokens, words):
+    """`exp(total NLL / words)`: a text's perplexity per whitespace word
+    (each `<eos>` one), comparable across tokenisations of the text."""
+    return math.exp(mean_nll * tokens / max(words, 1))
 
 
 def summary_line(results):
-    """The run's last line: test perplexity, best validation, time."""
+    """The run's last line: test perplexity (or bits per character), best
+    validation, time."""
+    if "test_bits_per_char" in results:
+        return (
+            f"test {results['test_bits_per_char']:.4f} bits per character "
+            f"({results['test_tokens']:,} characters), perplexity per word "
+            f"{results['test_perplexity_per_word']:.2f}; best valid "
+            f"{results['best_val_bits_per_char']:.4f} bits per character "
+            f"after {results['epochs']} epochs, "
+            f"{results['train_seconds'] / 60:.1f} min of training"
+        )
     return (
         f"test perplexity {results['test_perplexity']:.2f} "
         f"({results['test_tokens']:,} tokens); best valid perplexity "

@@ -35,6 +35,7 @@ from keras_lstm_scratch.inspection import GateHistograms
 from keras_lstm_scratch.weight_averaging import NonMonotoneAveraging
 from training.callbacks import (
     BestModelCheckpoint,
+    BitsPerCharacter,
     DivergenceGuard,
     EpochLine,
     EpochTimer,
@@ -227,11 +228,13 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
     `budget` is `time_budget`'s callback, or `None`.
     """
     best = progress.best_val_perplexity
+    chars = data.corpus.tokenization.is_chars
     callbacks = [
         EpochTimer(),  # first: the time excludes the validation pass
         ResetStatesCallback(),
         *weight_averaging(config, progress),  # before the validation
         PerplexityCallback(data.valid),
+        *([BitsPerCharacter()] if chars else []),
         *epoch_rate_decay(config, best),
         *([budget] if budget is not None else []),
         DivergenceGuard(),
@@ -243,7 +246,7 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         callbacks.append(GateHistograms(inputs, run_dir.gate_log_dir))
     return callbacks + [
         keras.callbacks.ProgbarLogger(),
-        EpochLine(data.tokens_per_step),
+        EpochLine(data.tokens_per_step, bits_per_char=chars),
     ]
 
 

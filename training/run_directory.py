@@ -5,7 +5,7 @@ that a kill never leaves one half-written):
 
     RUN/
       config.json          the resolved `TrainConfig`; a rerun must match it
-      vocabulary.json      a word per id
+      vocabulary.json      a token (word or character) per id
       history.csv          one row per finished epoch
       best.keras           the model of the best validation perplexity
       backup/epoch-NNNN.json         a finished epoch: its weights file and
@@ -56,6 +56,9 @@ HISTORY_COLUMNS = (
     "train_seconds",
     "train_steps",
 )
+# Written by a character model's run only (a word run's history.csv keeps
+# the columns above).
+CHARACTER_COLUMNS = ("bits_per_char", "val_bits_per_char")
 
 
 BACKUP_STATE = re.compile(r"epoch-(\d{4,})\.json")
@@ -326,7 +329,8 @@ class RunDirectory:
     def write_history(self, rows):
         """Rewrites `history.csv` from the rows of every finished epoch."""
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS)
+        extra = [c for c in CHARACTER_COLUMNS if any(c in r for r in rows)]
+        writer = csv.DictWriter(text, fieldnames=[*HISTORY_COLUMNS, *extra])
         writer.writeheader()
         writer.writerows(rows)
         write_atomically(self.history_path, text.getvalue())

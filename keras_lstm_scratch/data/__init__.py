@@ -12,10 +12,12 @@ from keras_lstm_scratch.data.corpus import (
 )
 from keras_lstm_scratch.data.ptb import load_ptb
 from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.tokenization import Tokenization
 from keras_lstm_scratch.data.vocabulary import Vocabulary
 
 __all__ = [
     "Corpus",
+    "Tokenization",
     "Vocabulary",
     "count_targets",
     "load_ptb",

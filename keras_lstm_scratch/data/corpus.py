@@ -5,7 +5,8 @@ import os
 
 import numpy as np
 
-from keras_lstm_scratch.data.text_files import line_tokens, read_tokens
+from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.tokenization import Tokenization
 from keras_lstm_scratch.data.vocabulary import Vocabulary
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
@@ -23,6 +24,7 @@ class Corpus:
         vocabulary: The `Vocabulary` the ids index.
         sources: Optional `{split: where it came from}` (a file path or a
             TFDS split), for messages about a split's text.
+        tokenization: The `Tokenization` the text was read with.
     """
 
     train: np.ndarray
@@ -30,6 +32,7 @@ class Corpus:
     test: np.ndarray
     vocabulary: Vocabulary
     sources: dict = dataclasses.field(default_factory=dict)
+    tokenization: Tokenization = Tokenization()
 
     def split(self, name):
         """Returns the ids of split `name` (`train`, `valid` or `test`)."""
@@ -39,20 +42,36 @@ class Corpus:
             )
         return getattr(self, name)
 
+    def count_words(self, ids):
+        """Whitespace words (each `<eos>` one) of the text of `ids`."""
+        return self.tokenization.count_words(self.vocabulary.decode(ids))
+
 
 def corpus_from_token_lists(
-    token_lists, max_vocab_size=None, vocabulary=None, sources=None
+    token_lists,
+    max_vocab_size=None,
+    vocabulary=None,
+    sources=None,
+    tokenization=Tokenization(),
 ):
     """Encodes `{split: tokens}` with a vocabulary built from `train`.
 
-    `sources` (`{split: file or TFDS split}`) is kept for messages.
+    `sources` (`{split: file or TFDS split}`) is kept for messages. A
+    character vocabulary is ordered by frequency.
     """
     if vocabulary is None:
         vocabulary = Vocabulary.from_tokens(
-            token_lists["train"], max_size=max_vocab_size
+            token_lists["train"],
+            max_size=max_vocab_size,
+            by_frequency=tokenization.is_chars,
         )
     ids = {name: vocabulary.encode(token_lists[name]) for name in SPLITS}
-    return Corpus(vocabulary=vocabulary, sources=dict(sources or {}), **ids)
+    return Corpus(
+        vocabulary=vocabulary,
+        sources=dict(sources or {}),
+        tokenization=tokenization,
+        **ids,
+    )
 
 
 def split_paths(directory, pattern="{split}.txt"):
@@ -75,26 +94,38 @@ def split_paths(directory, pattern="{split}.txt"):
     return paths
 
 
-def load_text_corpus(directory, max_vocab_size=10000, pattern="{split}.txt"):
+def load_text_corpus(
+    directory,
+    max_vocab_size=10000,
+    pattern="{split}.txt",
+    tokenization=Tokenization(),
+):
     """Loads the user's own `train.txt`, `valid.txt`, `test.txt`.
 
-    Each line is a sentence of whitespace-separated words; `<eos>` ends each
-    line. The vocabulary is built from the training split only, capped at
-    `max_vocab_size` most frequent words (specials included); rarer and
-    unseen words become `<unk>`.
+    Each line is a sentence, read as whitespace-separated words or as
+    characters (`tokenization`); `<eos>` ends each line. The vocabulary is
+    built from the training split only, capped at `max_vocab_size` most
+    frequent tokens (specials included); rarer and unseen ones become
+    `<unk>`.
 
     Args:
         directory: Folder holding the three files.
-        max_vocab_size: Vocabulary cap, or `None` for every training word.
+        max_vocab_size: Vocabulary cap, or `None` for every training token.
         pattern: File name pattern with a `{split}` field.
+        tokenization: A `Tokenization`, words by default.
 
     Returns:
         A `Corpus`.
     """
     paths = split_paths(directory, pattern)
-    tokens = {name: read_tokens(path) for name, path in paths.items()}
+    tokens = {
+        name: read_tokens(path, tokenization) for name, path in paths.items()
+    }
     return corpus_from_token_lists(
-        tokens, max_vocab_size=max_vocab_size, sources=paths
+        tokens,
+        max_vocab_size=max_vocab_size,
+        sources=paths,
+        tokenization=tokenization,
     )
 
 
@@ -105,11 +136,12 @@ def load_tfds_corpus(
     data_dir=None,
     split_names=None,
     download=True,
+    tokenization=Tokenization(),
 ):
     """Loads any TensorFlow Datasets text dataset as a corpus.
 
-    Every example's `text_key` field is split into lines and words; each
-    line ends with `<eos>`, as for text files. `ptb_mikolov`, this
+    Every example's `text_key` field is split into lines and tokens
+    (`tokenization`); each line ends with `<eos>`, as for text files. `ptb_mikolov`, this
     package's Penn Treebank builder (`tfds_ptb.py`), is registered first.
 
     Args:
@@ -120,6 +152,7 @@ def load_tfds_corpus(
         split_names: Optional `{split: tfds_split}`; default
             `train`, `validation`, `test`.
         download: Passed to `tfds.load`.
+        tokenization: A `Tokenization`, words by default.
 
     Returns:
         A `Corpus`.
@@ -157,13 +190,16 @@ def load_tfds_corpus(
                     f"its features are {sorted(example)}. Pass text_key=..."
                 )
             text = example[text_key].decode("utf-8")
-            for line in text.splitlines():
-                words.extend(line_tokens(line))
+            words.extend(tokenization.text_tokens(text))
         if not words:
             raise InvalidInputError(
-                f"TFDS dataset {name!r} split {tfds_split!r} holds no words."
+                f"TFDS dataset {name!r} split {tfds_split!r} holds no "
+                f"{tokenization.unit}."
             )
         tokens[split] = words
     return corpus_from_token_lists(
-        tokens, max_vocab_size=max_vocab_size, sources=sources
+        tokens,
+        max_vocab_size=max_vocab_size,
+        sources=sources,
+        tokenization=tokenization,
     )

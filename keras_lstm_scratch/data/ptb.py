@@ -9,6 +9,7 @@ import urllib.request
 
 from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
 from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.tokenization import Tokenization
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
@@ -155,24 +156,41 @@ def resolve_ptb_directory(data_dir=None, download=True, cache_dir=None):
     return download_ptb(cache_dir)
 
 
-def load_ptb(data_dir=None, download=True, cache_dir=None):
-    """Loads PTB as a `Corpus` with the 10,000-word training vocabulary.
+def load_ptb(
+    data_dir=None, download=True, cache_dir=None, tokenization=Tokenization()
+):
+    """Loads PTB as a `Corpus` of words (default) or characters.
 
-    Each line's words are followed by `<eos>`; the vocabulary is exactly the
-    words of `ptb.train.txt` (with `<unk>` and `<eos>`), 10,000 in all.
+    Words: each line's words are followed by `<eos>`; the vocabulary is
+    exactly the words of `ptb.train.txt` (with `<unk>` and `<eos>`),
+    10,000 in all.
+
+    Characters (`Tokenization("chars")`), the character-level PTB task
+    read from the same files: each line without the space that PTB puts
+    before and after it, its words joined by single spaces as they are, so
+    a line is its characters (a space between words, `<unk>` as the five
+    characters `<`, `u`, `n`, `k`, `>`) and then `<eos>`. 50 tokens;
+    `docs/training.md` compares the stream with Mikolov's `ptb.char.*`
+    files.
 
     Args:
         data_dir: Local folder with `ptb.{train,valid,test}.txt`.
         download: Download into the cache when no local copy is given.
         cache_dir: Cache root (default `default_cache_dir()`).
+        tokenization: A `Tokenization`, words by default.
 
     Returns:
-        A `Corpus` of int32 id streams: train 929,589, valid 73,760 and
-        test 82,430 tokens.
+        A `Corpus` of int32 id streams: as words, train 929,589, valid
+        73,760 and test 82,430 tokens.
     """
     directory = resolve_ptb_directory(data_dir, download, cache_dir)
     paths = {
         split: os.path.join(directory, PTB_FILES[split]) for split in SPLITS
     }
-    tokens = {split: read_tokens(path) for split, path in paths.items()}
-    return corpus_from_token_lists(tokens, sources=paths)
+    tokens = {
+        split: read_tokens(path, tokenization, strip_lines=True)
+        for split, path in paths.items()
+    }
+    return corpus_from_token_lists(
+        tokens, sources=paths, tokenization=tokenization
+    )

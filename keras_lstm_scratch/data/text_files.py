@@ -1,9 +1,11 @@
-"""Reading whitespace-tokenised text files into word streams."""
+"""Reading UTF-8 text files into token streams (words or characters)."""
 
 import os
 
-from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE
+from keras_lstm_scratch.data.tokenization import Tokenization
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+
+WORDS = Tokenization()
 
 
 def line_tokens(line):
@@ -15,18 +17,20 @@ def line_tokens(line):
     what the model learns or its perplexity. On PTB, which has no blank
     lines, both readings give the same stream.
     """
-    words = line.split()
-    return [*words, END_OF_SENTENCE] if words else []
+    return WORDS.line_tokens(line)
 
 
-def read_tokens(path):
-    """Reads a text file as words, each line's words followed by `<eos>`.
+def read_tokens(path, tokenization=WORDS, strip_lines=False):
+    """Reads a text file as tokens, each line's followed by `<eos>`.
 
     Args:
         path: A UTF-8 text file, one sentence per line.
+        tokenization: A `Tokenization`: words (default) or characters.
+        strip_lines: Remove the whitespace around each line first (for
+            characters of a file whose lines are padded, as PTB's are).
 
     Returns:
-        A list of words.
+        A list of tokens.
 
     Raises:
         MissingInputError: (a `FileNotFoundError`) if `path` does not exist.
@@ -49,9 +53,12 @@ def read_tokens(path):
                     f"({error.reason} at byte {error.start} of the line). "
                     "Re-encode the file as UTF-8."
                 ) from None
-            tokens.extend(line_tokens(line))
+            if strip_lines:
+                line = line.strip()
+            tokens.extend(tokenization.line_tokens(line))
     if not tokens:
         raise InvalidInputError(
-            f"{path} holds no words; every split needs some text."
+            f"{path} holds no {tokenization.unit} (only blank lines or "
+            "whitespace); every split needs some text."
         )
     return tokens

@@ -45,7 +45,7 @@ class Vocabulary:
         self.end_of_sentence_id = self.word_to_id[END_OF_SENTENCE]
 
     @classmethod
-    def from_tokens(cls, tokens, max_size=None):
+    def from_tokens(cls, tokens, max_size=None, by_frequency=False):
         """Builds a vocabulary from training tokens.
 
         Args:
@@ -53,10 +53,12 @@ class Vocabulary:
             max_size: Optional cap on the vocabulary size, specials
                 included. The most frequent words are kept (ties in order of
                 first appearance); the rest become `<unk>`.
+            by_frequency: Order the words by frequency even when not capped
+                (a character vocabulary is).
 
         Returns:
             A `Vocabulary`: `<unk>`, `<eos>`, then words by frequency when
-            capped, or in order of first appearance when not.
+            capped or `by_frequency`, else in order of first appearance.
         """
         counts = collections.Counter(tokens)
         specials = [UNKNOWN, END_OF_SENTENCE]
@@ -68,8 +70,10 @@ class Vocabulary:
                     f"max_size must leave room for at least one word besides "
                     f"{specials}; received max_size={max_size}."
                 )
-            ranked = sorted(words, key=lambda w: -counts[w])
-            words = ranked[: max_size - len(specials)]
+            words = sorted(words, key=lambda w: -counts[w])
+            words = words[: max_size - len(specials)]
+        elif by_frequency:
+            words = sorted(words, key=lambda w: -counts[w])
         return cls(specials + words)
 
     def __len__(self):
