@@ -3,7 +3,8 @@
     python -m training.export --run runs/book-rnnlm [--name NAME] [--version N]
 
 Writes `saved_models/NAME/VERSION/` (the next free version by default):
-the best model of the run, its vocabulary, the signatures `serving_default`,
+the best model of the run, its vocabulary and tokenisation, the
+signatures `serving_default`,
 `score`, `next_words`, `step` and `generate`, and
 `assets.extra/tf_serving_warmup_requests`.
 """
@@ -19,10 +20,16 @@ from training.run_directory import RunDirectory
 
 def export_run(run_dir, export_root="saved_models", name=None, version=None):
     """Exports the best model of `run_dir`; returns the version folder."""
-    model, vocabulary = RunDirectory(run_dir).load_finished()
+    run = RunDirectory(run_dir)
+    model, vocabulary = run.load_finished()
     name = name or os.path.basename(os.path.normpath(run_dir))
     return export_for_serving(
-        model, vocabulary.words, export_root, name, version
+        model,
+        vocabulary.words,
+        export_root,
+        name,
+        version,
+        tokenization=run.load_tokenization(),
     )
 
 

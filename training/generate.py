@@ -9,6 +9,7 @@ same function built from the run); the same `--seed` gives the same text.
 """
 
 import argparse
+import math
 import os
 import sys
 
@@ -18,6 +19,7 @@ from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from keras_lstm_scratch.serving import (
     MAX_GENERATED_TOKENS,
     LanguageModelServer,
+    read_tokenization,
 )
 from training.cli import reports_input_errors
 from training.run_directory import RunDirectory
@@ -46,12 +48,17 @@ def load_generate_signature(saved_model_dir):
 
 
 def generate_function(run_dir=None, saved_model_dir=None):
-    """The `generate` function of a run or of an exported SavedModel."""
+    """The `generate` function of a run or of an exported SavedModel, and
+    the `Tokenization` it reads text with."""
     if saved_model_dir:
-        return load_generate_signature(saved_model_dir)
-    model, vocabulary = RunDirectory(run_dir).load_finished()
-    function = LanguageModelServer(model, vocabulary.words).function("generate")
-    return lambda **inputs: function(**inputs)
+        signature = load_generate_signature(saved_model_dir)
+        return signature, read_tokenization(saved_model_dir)
+    run = RunDirectory(run_dir)
+    model, vocabulary = run.load_finished()
+    tokenization = run.load_tokenization()
+    server = LanguageModelServer(model, vocabulary.words, tokenization)
+    function = server.function("generate")
+    return (lambda **inputs: function(**inputs)), tokenization
 
 
 def check_arguments(args):
@@ -59,6 +66,11 @@ def check_arguments(args):
     if not 0 <= args.max_tokens <= MAX_GENERATED_TOKENS:
         raise InvalidInputError(
             f"--max-tokens {args.max_tokens}: give 0 to {MAX_GENERATED_TOKENS}."
+        )
+    if not math.isfinite(args.temperature):
+        raise InvalidInputError(
+            f"--temperature {args.temperature}: give a finite number (> 0 "
+            "samples, <= 0 picks the most likely token)."
         )
     if args.top_k < 0:
         raise InvalidInputError(
@@ -80,7 +92,8 @@ def main(argv=None):
         "--max-tokens",
         type=int,
         default=50,
-        help=f"words to generate, 0 to {MAX_GENERATED_TOKENS}",
+        help=f"tokens (words or characters) to generate, 0 to "
+        f"{MAX_GENERATED_TOKENS}",
     )
     parser.add_argument(
         "--temperature",
@@ -97,7 +110,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     check_arguments(args)
-    generate = generate_function(args.run, args.saved_model)
+    generate, tokenization = generate_function(args.run, args.saved_model)
     outputs = generate(
         prompts=tf.constant([args.prompt]),
         max_tokens=tf.constant(args.max_tokens, tf.int32),
@@ -106,7 +119,10 @@ def main(argv=None):
         seed=tf.constant(args.seed, tf.int64),
     )
     text = outputs["text"].numpy()[0].decode("utf-8")
-    print(f"{args.prompt} {text}".strip())
+    if tokenization.is_chars:  # the characters go on where the prompt ends
+        print(args.prompt + text)
+    else:
+        print(f"{args.prompt} {text}".strip())
     return 0
 
 

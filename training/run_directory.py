@@ -36,7 +36,7 @@ import tempfile
 
 import keras
 
-from keras_lstm_scratch.data import Vocabulary
+from keras_lstm_scratch.data import Tokenization, Vocabulary
 from keras_lstm_scratch.data.ptb import sha256_of
 from keras_lstm_scratch.distribution import is_chief
 from keras_lstm_scratch.errors import (
@@ -195,8 +195,45 @@ class RunDirectory:
                     f"(differs in {changed}). Use another --output-dir, or "
                     "delete it to start over."
                 )
+        self.check_vocabulary(vocabulary)
         save_config(config, self.config_path)
         vocabulary.save(self.vocabulary_path)
+
+    def check_vocabulary(self, vocabulary):
+        """Refuses text whose vocabulary differs from the run's.
+
+        The same config read from other files (another `--data-dir`, or
+        changed files) gives other ids, which the run's weights do not
+        mean.
+
+        Raises:
+            InvalidInputError: naming the first token that differs.
+        """
+        if not os.path.isfile(self.vocabulary_path):
+            return
+        try:
+            saved = Vocabulary.load(self.vocabulary_path).words
+        except (OSError, ValueError):
+            return  # rewritten below; the backup's weights still load
+        if saved == vocabulary.words:
+            return
+        index = next(
+            (
+                i
+                for i, (a, b) in enumerate(
+                    zip(saved, vocabulary.words, strict=False)
+                )
+                if a != b
+            ),
+            min(len(saved), len(vocabulary.words)),
+        )
+        raise InvalidInputError(
+            f"{self.path} was trained on text whose vocabulary differs from "
+            f"this text's ({len(saved)} tokens in {self.vocabulary_path}, "
+            f"{len(vocabulary.words)} now; first difference at id {index}). "
+            "Pass the --data-dir and files the run was trained on, or use "
+            "another --output-dir."
+        )
 
     def load_backup(self):
         """The newest intact backup's state, or `None` if there is none.
@@ -344,6 +381,15 @@ class RunDirectory:
 
     def load_config(self):
         return load_config(self.config_path)
+
+    def load_tokenization(self):
+        """The `Tokenization` of the run (its config's `tokens`)."""
+        if not os.path.isfile(self.config_path):
+            raise MissingInputError(
+                f"{self.config_path} not found: --run must be a training run "
+                "directory (python -m training.train --output-dir ...)."
+            )
+        return Tokenization(self.load_config().tokens)
 
     def load_finished(self):
         """Returns `(model, vocabulary)` of a finished training run.

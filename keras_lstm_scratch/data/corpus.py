@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from keras_lstm_scratch.data.text_files import read_tokens
-from keras_lstm_scratch.data.tokenization import Tokenization
+from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
 from keras_lstm_scratch.data.vocabulary import Vocabulary
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
@@ -32,7 +32,7 @@ class Corpus:
     test: np.ndarray
     vocabulary: Vocabulary
     sources: dict = dataclasses.field(default_factory=dict)
-    tokenization: Tokenization = Tokenization()
+    tokenization: Tokenization = WORD_TOKENS
 
     def split(self, name):
         """Returns the ids of split `name` (`train`, `valid` or `test`)."""
@@ -52,7 +52,7 @@ def corpus_from_token_lists(
     max_vocab_size=None,
     vocabulary=None,
     sources=None,
-    tokenization=Tokenization(),
+    tokenization=WORD_TOKENS,
 ):
     """Encodes `{split: tokens}` with a vocabulary built from `train`.
 
@@ -98,7 +98,7 @@ def load_text_corpus(
     directory,
     max_vocab_size=10000,
     pattern="{split}.txt",
-    tokenization=Tokenization(),
+    tokenization=WORD_TOKENS,
 ):
     """Loads the user's own `train.txt`, `valid.txt`, `test.txt`.
 
@@ -136,13 +136,14 @@ def load_tfds_corpus(
     data_dir=None,
     split_names=None,
     download=True,
-    tokenization=Tokenization(),
+    tokenization=WORD_TOKENS,
 ):
     """Loads any TensorFlow Datasets text dataset as a corpus.
 
     Every example's `text_key` field is split into lines and tokens
-    (`tokenization`); each line ends with `<eos>`, as for text files. `ptb_mikolov`, this
-    package's Penn Treebank builder (`tfds_ptb.py`), is registered first.
+    (`tokenization`); each line ends with `<eos>`, as for text files.
+    `ptb_mikolov`, this package's Penn Treebank builder (`tfds_ptb.py`),
+    is registered first.
 
     Args:
         name: TFDS dataset name, e.g. `"tiny_shakespeare"` or `"ptb_mikolov"`.

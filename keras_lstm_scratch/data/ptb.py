@@ -9,7 +9,7 @@ import urllib.request
 
 from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
 from keras_lstm_scratch.data.text_files import read_tokens
-from keras_lstm_scratch.data.tokenization import Tokenization
+from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
@@ -157,7 +157,7 @@ def resolve_ptb_directory(data_dir=None, download=True, cache_dir=None):
 
 
 def load_ptb(
-    data_dir=None, download=True, cache_dir=None, tokenization=Tokenization()
+    data_dir=None, download=True, cache_dir=None, tokenization=WORD_TOKENS
 ):
     """Loads PTB as a `Corpus` of words (default) or characters.
 

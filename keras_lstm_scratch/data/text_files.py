@@ -2,10 +2,8 @@
 
 import os
 
-from keras_lstm_scratch.data.tokenization import Tokenization
+from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
-
-WORDS = Tokenization()
 
 
 def line_tokens(line):
@@ -17,10 +15,10 @@ def line_tokens(line):
     what the model learns or its perplexity. On PTB, which has no blank
     lines, both readings give the same stream.
     """
-    return WORDS.line_tokens(line)
+    return WORD_TOKENS.line_tokens(line)
 
 
-def read_tokens(path, tokenization=WORDS, strip_lines=False):
+def read_tokens(path, tokenization=WORD_TOKENS, strip_lines=False):
     """Reads a text file as tokens, each line's followed by `<eos>`.
 
     Args:

@@ -120,3 +120,7 @@ class Tokenization:
         """Reads a file written by `save`."""
         with open(path, encoding="utf-8") as handle:
             return cls(json.load(handle)["tokens"])
+
+
+# The default: every reader reads words unless told otherwise.
+WORD_TOKENS = Tokenization(WORDS)

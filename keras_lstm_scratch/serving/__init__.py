@@ -2,13 +2,17 @@
 
 - `server.py`: `LanguageModelServer`, the functions a client calls
   (`score`, `next_words`, `step`, `generate`, `serving_default`).
+- `graph_tokenizer.py`: `GraphTokenizer`, the run's tokenisation (words
+  or characters) as TensorFlow ops.
 - `saved_model.py`: `export_for_serving`, the versioned, atomic SavedModel
   in TF Serving's layout, with warmup requests.
 """
 
 from keras_lstm_scratch.serving.saved_model import (
+    TOKENIZATION_FILE,
     WARMUP_FILE,
     export_for_serving,
+    read_tokenization,
 )
 from keras_lstm_scratch.serving.server import (
     MAX_GENERATED_TOKENS,
@@ -19,7 +23,9 @@ from keras_lstm_scratch.serving.server import (
 __all__ = [
     "MAX_GENERATED_TOKENS",
     "SIGNATURES",
+    "TOKENIZATION_FILE",
     "WARMUP_FILE",
     "LanguageModelServer",
     "export_for_serving",
+    "read_tokenization",
 ]

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
 from keras_lstm_scratch.errors import (
     ExistingOutputError,
     InvalidInputError,
@@ -17,6 +18,8 @@ from keras_lstm_scratch.errors import (
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# `{"tokens": "words"}` or `{"tokens": "chars"}`: how the export reads text.
+TOKENIZATION_FILE = os.path.join("assets.extra", "tokenization.json")
 # What TensorFlow's file system answers for a full disk (RESOURCE_EXHAUSTED,
 # OUT_OF_RANGE for a file over RLIMIT_FSIZE), a read-only one
 # (FAILED_PRECONDITION) or a missing permission.
@@ -83,13 +86,14 @@ def write_warmup_requests(path, model_name, num_layers, units):
             writer.write(log.SerializeToString())
 
 
-def write_saved_model(model, words, path):
+def write_saved_model(model, words, path, tokenization=WORD_TOKENS):
     """Writes the serving SavedModel of `model` and `words` to `path`.
 
     Signatures: `serving_default`, `score`, `next_words`, `step`,
-    `generate` (see `server.py` and `docs/serving.md` for their inputs).
+    `generate` (see `server.py` and `docs/serving.md` for their inputs),
+    reading text as `tokenization` does.
     """
-    server = LanguageModelServer(model, words)
+    server = LanguageModelServer(model, words, tokenization)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(server.word_table)
@@ -109,7 +113,17 @@ def next_version(model_dir):
     return max(versions, default=0) + 1
 
 
-def export_for_serving(model, words, export_root, name, version=None):
+def read_tokenization(saved_model_dir):
+    """The `Tokenization` an export records (words for one made before)."""
+    path = os.path.join(saved_model_dir, TOKENIZATION_FILE)
+    if not os.path.isfile(path):
+        return WORD_TOKENS
+    return Tokenization.load(path)
+
+
+def export_for_serving(
+    model, words, export_root, name, version=None, tokenization=WORD_TOKENS
+):
     """Exports to `export_root/name/version/`, atomically, never overwriting.
 
     The SavedModel and its warmup file are written into a temporary folder
@@ -124,6 +138,8 @@ def export_for_serving(model, words, export_root, name, version=None):
         export_root: Root folder, e.g. `saved_models`.
         name: Model name (TF Serving's `model_name`).
         version: Positive integer, or `None` for the next free version.
+        tokenization: How the model reads text (words by default); the
+            export records it in `assets.extra/tokenization.json`.
 
     Returns:
         The path of the new version folder.
@@ -155,13 +171,14 @@ def export_for_serving(model, words, export_root, name, version=None):
     try:
         with reported_write_failure(target, kept):
             try:
-                server = write_saved_model(model, words, staging)
+                server = write_saved_model(model, words, staging, tokenization)
                 write_warmup_requests(
                     os.path.join(staging, WARMUP_FILE),
                     name,
                     server.num_layers,
                     server.units,
                 )
+                tokenization.save(os.path.join(staging, TOKENIZATION_FILE))
             except tf.errors.OpError as error:
                 # TensorFlow's own file writes fail as OpErrors.
                 if error.error_code not in FAILED_WRITE_CODES:

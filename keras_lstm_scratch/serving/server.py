@@ -4,20 +4,24 @@
 embedding and the output projection) and the vocabulary as a lookup table,
 and offers the functions that `saved_model.py` writes as SavedModel
 signatures. Every function runs without Python and without this package
-once saved: tokenising, looking words up, sampling and decoding all
+once saved: tokenising, looking tokens up, sampling and decoding all
 happen in-graph.
 
-Text conventions are those of training (`data/text_files.py`): words are
-separated by whitespace, each line of a string ends with `<eos>`, unknown
-words become `<unk>`. A leading `<eos>` is the context of the first word,
-as in the training stream, where every sentence follows an `<eos>`.
+Text is read as in training, as words or as characters: `GraphTokenizer`
+(`graph_tokenizer.py`) applies the run's `Tokenization` in-graph. Each
+line of a string ends with `<eos>`, unknown tokens become `<unk>`, and a
+leading `<eos>` is the context of the first token, as in the training
+stream, where every line follows an `<eos>`.
 """
+
+import math
 
 import keras
 import tensorflow as tf
 
-from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, UNKNOWN
+from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.language_model import model_parts
+from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
 MAX_GENERATED_TOKENS = 10000
 # Per-request memory bounds (docs/serving.md, "Memory per request"):
@@ -63,7 +67,9 @@ class LanguageModelServer:
     Args:
         model: A trained model from `build_language_model` (stateful or
             not; the serving functions never use its carried states).
-        words: The vocabulary, a word per id; must hold `<unk>`, `<eos>`.
+        words: The vocabulary, a token per id; must hold `<unk>`, `<eos>`.
+        tokenization: The `Tokenization` the model was trained with
+            (words by default).
 
     Example:
 
@@ -72,11 +78,9 @@ class LanguageModelServer:
     >>> generate(tf.constant(["the market"]), 20, 1.0, 10, 0)["text"]
     """
 
-    def __init__(self, model, words):
-        words = list(words)
-        for special in (UNKNOWN, END_OF_SENTENCE):
-            if special not in words:
-                raise ValueError(f"The vocabulary lacks {special!r}.")
+    def __init__(self, model, words, tokenization=WORD_TOKENS):
+        self.tokenizer = GraphTokenizer(words, tokenization)
+        self.tokenization = tokenization
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
         # Stateless wrappers around the same trained cells (shared weights).
@@ -89,15 +93,8 @@ class LanguageModelServer:
             raise ValueError("Serving needs the same units in every layer.")
         self.num_layers = len(self.cells)
         self.vocab_size = len(words)
-        self.words = tf.constant(words)
-        self.unknown_id = words.index(UNKNOWN)
-        self.end_of_sentence_id = words.index(END_OF_SENTENCE)
-        self.word_table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                tf.constant(words), tf.range(len(words), dtype=tf.int32)
-            ),
-            default_value=self.unknown_id,
-        )
+        self.words = self.tokenizer.words
+        self.word_table = self.tokenizer.table
 
     def function(self, name):
         """The named serving function as a `tf.function` with its signature."""
@@ -144,19 +141,21 @@ class LanguageModelServer:
     def tokenize(self, texts, end_with_eos):
         """Strings -> ragged ids with a leading `<eos>` context.
 
-        Each line's words are followed by `<eos>` (the last line's only when
-        `end_with_eos`, so that a prompt can continue its last sentence).
+        Each line's tokens are followed by `<eos>` (the last line's only
+        when `end_with_eos`, so that a prompt can continue its last line).
         """
-        text = tf.strings.strip(texts)
-        text = tf.strings.regex_replace(text, r"\s*\n\s*", " <eos> ")
-        words = tf.strings.split(text)  # ragged (batch, words)
-        ids = tf.ragged.map_flat_values(self.word_table.lookup, words)
-        batch = tf.shape(texts, out_type=tf.int64)[0]
-        eos = tf.fill([batch, 1], self.end_of_sentence_id)
-        pieces = [tf.RaggedTensor.from_tensor(eos), ids]
-        if end_with_eos:
-            pieces.append(tf.RaggedTensor.from_tensor(eos))
-        return tf.concat(pieces, axis=1)
+        return self.tokenizer.tokenize(texts, end_with_eos)
+
+    def check_ids(self, signature, token_ids):
+        """Refuses ids outside `[0, vocab_size)` with `InvalidArgument`."""
+        message = (
+            f"{signature}: token_ids must be in [0, {self.vocab_size}), the "
+            "ids of this model's vocabulary"
+        )
+        return [
+            tf.debugging.assert_non_negative(token_ids, message=message),
+            tf.debugging.assert_less(token_ids, self.vocab_size, message),
+        ]
 
     def check_rows(self, signature, rows):
         """Refuses `rows` x vocabulary log-probabilities above the budget."""
@@ -263,15 +262,20 @@ class LanguageModelServer:
             f"over a vocabulary of {self.vocab_size}; use score, or step "
             "for long streams",
         )
-        with tf.control_dependencies([check]):
+        checks = [check, *self.check_ids("serving_default", token_ids)]
+        with tf.control_dependencies(checks):
             logits, _, _ = self.run_sequence(token_ids)
         return {"log_probs": tf.nn.log_softmax(logits)}
 
     def score(self, sentences):
-        """Sentences -> total log-likelihood, token count and perplexity.
+        """Sentences -> log-likelihood, token count, perplexity, words.
 
-        Every token of the text (each line's words and its `<eos>`) is
-        predicted, the first one from a leading `<eos>`. An empty or
+        Every token of the text (each line's tokens and its `<eos>`) is
+        predicted, the first one from a leading `<eos>`. `word_count` is
+        the text's whitespace words with each `<eos>` one, and
+        `perplexity_per_word` is `exp(-log_likelihood / word_count)`,
+        which compares a word and a character model of the same text; a
+        character model also answers `bits_per_char`. An empty or
         whitespace-only string scores one token: an immediate `<eos>`.
         The text runs in time chunks that carry the LSTM states, so at
         most `CHUNK_LOG_PROBS` log-probabilities (or one per row and word,
@@ -294,12 +298,20 @@ class LanguageModelServer:
             dense, mask, add_chunk, tf.zeros([tf.shape(dense)[0]])
         )
         token_count = tf.cast(lengths, tf.int32)
-        perplexity = tf.exp(-log_likelihood / tf.cast(token_count, tf.float32))
-        return {
+        mean_nll = -log_likelihood / tf.cast(token_count, tf.float32)
+        word_count = self.tokenizer.count_words(targets, mask)
+        outputs = {
             "log_likelihood": log_likelihood,
             "token_count": token_count,
-            "perplexity": perplexity,
+            "perplexity": tf.exp(mean_nll),
+            "word_count": word_count,
+            "perplexity_per_word": tf.exp(
+                -log_likelihood / tf.cast(tf.maximum(word_count, 1), tf.float32)
+            ),
         }
+        if self.tokenization.is_chars:
+            outputs["bits_per_char"] = mean_nll / math.log(2)
+        return outputs
 
     def next_words(self, prompts, k):
         """Prompts -> the `k` most likely next words and probabilities.
@@ -335,7 +347,10 @@ class LanguageModelServer:
                 message="step: h and c must be (num_layers, batch, units)",
             )
             for state in (h, c)
-        ] + [self.check_rows("step", tf.shape(token_ids)[0])]
+        ] + [
+            self.check_rows("step", tf.shape(token_ids)[0]),
+            *self.check_ids("step", token_ids),
+        ]
         with tf.control_dependencies(checks):
             logits, new_h, new_c = self.run_step(token_ids, h, c)
         return {"log_probs": tf.nn.log_softmax(logits), "h": new_h, "c": new_c}
@@ -346,11 +361,20 @@ class LanguageModelServer:
         `temperature <= 0` picks the most likely word (greedy); `top_k <= 0`
         samples from the whole vocabulary, otherwise from the `top_k` most
         likely words. `max_tokens` is clipped to [0, 10000]. The same
-        `seed` gives the same text. `<eos>` is written as a line break.
+        `seed` gives the same text. `<eos>` is written as a line break;
+        words are joined with spaces, characters with nothing between. A
+        `temperature` that is NaN or infinite is an `InvalidArgument`.
         """
         max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
         top_k = tf.minimum(top_k, self.vocab_size)
-        logits, h, c = self.run_prompts("generate", prompts)
+        check = tf.debugging.assert_equal(
+            tf.math.is_finite(temperature),
+            True,
+            message="generate: temperature must be a finite number (> 0 "
+            "samples, <= 0 picks the most likely token)",
+        )
+        with tf.control_dependencies([check]):
+            logits, h, c = self.run_prompts("generate", prompts)
         batch = tf.shape(logits)[0]
 
         def choose(logits, index):
@@ -389,7 +413,5 @@ class LanguageModelServer:
                 tf.TensorShape([None, None]),
             ),
         )
-        words = tf.gather(self.words, token_ids)
-        text = tf.strings.reduce_join(words, axis=1, separator=" ")
-        text = tf.strings.regex_replace(text, r" ?<eos> ?", "\n")
+        text = self.tokenizer.detokenize(token_ids)
         return {"text": text, "token_ids": token_ids}
