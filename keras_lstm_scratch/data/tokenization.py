@@ -100,8 +100,10 @@ class Tokenization:
         """
         if not self.is_chars:
             return len(tokens)
+        tokens = list(tokens)
         words = 0
-        for token, following in zip(tokens, [*tokens[1:], " "], strict=True):
+        following_tokens = [*tokens[1:], " "][: len(tokens)]
+        for token, following in zip(tokens, following_tokens, strict=True):
             if token == END_OF_SENTENCE:
                 words += 1
             elif token not in WORD_SEPARATORS and (
