@@ -21,24 +21,30 @@ import keras
 import tensorflow as tf
 
 
-def global_batch_gradient(optimizer, grads):
-    """`(summed gradient, replicas)` when `optimizer` clips under several
-    replicas, else `None` (Keras's own clipping is then exact)."""
-    replica = tf.distribute.get_replica_context()
-    clips = (
-        optimizer.clipnorm or optimizer.global_clipnorm or optimizer.clipvalue
-    )
-    if not clips or replica is None or replica.num_replicas_in_sync == 1:
-        return None
-    summed = replica.all_reduce(  # the global batch's gradient
-        tf.distribute.ReduceOp.SUM,
-        [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices too
-    )
-    return summed, replica.num_replicas_in_sync
+class GlobalBatchClipping:
+    """Mixin for a Keras optimizer: its clipping sees the global batch.
+
+    Under several replicas it sums their gradients, clips the sum with the
+    optimizer's own `clipnorm` / `global_clipnorm` / `clipvalue`, and hands
+    each replica `1/R` of the result; otherwise Keras's clipping is exact.
+    """
+
+    def _clip_gradients(self, grads):
+        # `grads` holds no None: Keras filters empty gradients first.
+        replica = tf.distribute.get_replica_context()
+        clips = self.clipnorm or self.global_clipnorm or self.clipvalue
+        if not clips or replica is None or replica.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        summed = replica.all_reduce(  # the global batch's gradient
+            tf.distribute.ReduceOp.SUM,
+            [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices too
+        )
+        replicas = replica.num_replicas_in_sync
+        return [g / replicas for g in super()._clip_gradients(summed)]
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
-class GlobalBatchClippedSGD(keras.optimizers.SGD):
+class GlobalBatchClippedSGD(GlobalBatchClipping, keras.optimizers.SGD):
     """`keras.optimizers.SGD` that clips the gradient of the global batch.
 
     Takes the arguments of `keras.optimizers.SGD` (`learning_rate`,
@@ -52,17 +58,9 @@ class GlobalBatchClippedSGD(keras.optimizers.SGD):
     >>> optimizer = GlobalBatchClippedSGD(20.0, global_clipnorm=0.25)
     """
 
-    def _clip_gradients(self, grads):
-        # `grads` holds no None: Keras filters empty gradients first.
-        global_batch = global_batch_gradient(self, grads)
-        if global_batch is None:
-            return super()._clip_gradients(grads)
-        summed, replicas = global_batch
-        return [g / replicas for g in super()._clip_gradients(summed)]
-
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
-class GlobalBatchClippedAdam(keras.optimizers.Adam):
+class GlobalBatchClippedAdam(GlobalBatchClipping, keras.optimizers.Adam):
     """`keras.optimizers.Adam` that clips the gradient of the global batch.
 
     Takes the arguments of `keras.optimizers.Adam`; the same on one
@@ -73,13 +71,6 @@ class GlobalBatchClippedAdam(keras.optimizers.Adam):
 
     >>> optimizer = GlobalBatchClippedAdam(0.002, global_clipnorm=1.0)
     """
-
-    def _clip_gradients(self, grads):
-        global_batch = global_batch_gradient(self, grads)
-        if global_batch is None:
-            return super()._clip_gradients(grads)
-        summed, replicas = global_batch
-        return [g / replicas for g in super()._clip_gradients(summed)]
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
