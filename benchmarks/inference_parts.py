@@ -19,8 +19,8 @@ same model in PyTorch, into:
   logits (tied: `h @ E^T + b`).
 
 Parts alternate in one process; each figure is the median (and minimum)
-of `--repeats` timings of `--steps` calls, in milliseconds per batch of
-20 x 35 tokens. `--smoke` runs the tiny model once, for CI.
+of `--repeats` timings of `--steps` calls, in milliseconds per batch (20 x 35
+tokens for the word models). `--smoke` runs the tiny model once, for CI.
 """
 
 import argparse
@@ -28,9 +28,7 @@ import statistics
 import time
 
 from benchmarks.throughput import (
-    BATCH,
     CONFIGS,
-    SEQ_LEN,
     build_keras_model,
     build_torch_model,
     have_torch,
@@ -47,10 +45,10 @@ def keras_parts(config):
 
     model = build_keras_model(config, "ours", jit=False, precision="float32")
     embedding, rnn_layers, projection = model_parts(model)
-    ids, _ = random_batch(config["vocab"])
+    ids, _ = random_batch(config)
     ids_tensor = tf.constant(ids)
     hidden = tf.random.stateless_normal(
-        (BATCH * SEQ_LEN, config["dim"]), seed=(0, 0)
+        (config["batch"] * config["seq_len"], config["hidden"]), seed=(0, 0)
     )
 
     @tf.function
@@ -77,10 +75,10 @@ def torch_parts(config):
     import torch
 
     model = build_torch_model(config).eval()
-    ids = torch.from_numpy(random_batch(config["vocab"])[0].astype("int64"))
-    shape = (config["layers"], BATCH, config["dim"])
+    ids = torch.from_numpy(random_batch(config)[0].astype("int64"))
+    shape = (config["layers"], config["batch"], config["hidden"])
     state = (torch.zeros(shape), torch.zeros(shape))
-    hidden = torch.randn(BATCH * SEQ_LEN, config["dim"])
+    hidden = torch.randn(config["batch"] * config["seq_len"], config["hidden"])
 
     def no_grad(function):
         def run():
@@ -135,7 +133,8 @@ def main(argv=None):
         )
     rows = measure(parts, repeats, steps)
     print(
-        f"\n{config_name} inference (float32, batch {BATCH}, seq {SEQ_LEN}, "
+        f"\n{config_name} inference (float32, batch {config['batch']}, seq "
+        f"{config['seq_len']}, "
         f"ms per batch, {repeats} x {steps} calls)"
     )
     print(f"{'part':<24} {'median':>8} {'min':>8}")
@@ -143,8 +142,8 @@ def main(argv=None):
         print(f"{name:<24} {row['median_ms']:8.2f} {row['min_ms']:8.2f}")
     results = {
         "config": config_name,
-        "batch": BATCH,
-        "seq_len": SEQ_LEN,
+        "batch": config["batch"],
+        "seq_len": config["seq_len"],
         "repeats": repeats,
         "steps": steps,
         "parts": rows,

@@ -23,13 +23,39 @@ import time
 
 import numpy as np
 
+WORDS = dict(vocab=10000, batch=20, seq_len=35)  # PTB words, book's batch
 CONFIGS = {
-    # vocabulary size, dim (embedding = hidden units), layers, dropout, tied
-    "book-rnnlm": dict(vocab=10000, dim=100, layers=1, dropout=0.0, tied=False),
-    "book-better": dict(vocab=10000, dim=650, layers=2, dropout=0.5, tied=True),
-    "smoke": dict(vocab=50, dim=8, layers=2, dropout=0.5, tied=True),
+    # vocabulary size, embedding and hidden units, layers, dropout, tied,
+    # batch size and time steps of the preset
+    "book-rnnlm": dict(
+        WORDS, embedding=100, hidden=100, layers=1, dropout=0.0, tied=False
+    ),
+    "book-better": dict(
+        WORDS, embedding=650, hidden=650, layers=2, dropout=0.5, tied=True
+    ),
+    # PTB as characters: 51 tokens, char-30min's model and windows
+    "char-30min": dict(
+        vocab=51,
+        embedding=128,
+        hidden=512,
+        layers=1,
+        dropout=0.0,
+        tied=False,
+        batch=32,
+        seq_len=100,
+    ),
+    "smoke": dict(
+        vocab=50,
+        embedding=8,
+        hidden=8,
+        layers=2,
+        dropout=0.5,
+        tied=True,
+        batch=20,
+        seq_len=35,
+    ),
 }
-BATCH, SEQ_LEN, LEARNING_RATE, CLIP_NORM = 20, 35, 1.0, 0.25
+LEARNING_RATE, CLIP_NORM = 1.0, 0.25
 
 
 def output_bias_layer():
@@ -52,18 +78,19 @@ def output_bias_layer():
 def keras_system(config, kind, jit, precision):
     """A train step and a predict step for a Keras model of `config`."""
     model = build_keras_model(config, kind, jit, precision)
-    x, y = random_batch(config["vocab"])
+    x, y = random_batch(config)
     return (
         lambda: model.train_on_batch(x, y),
         lambda: model.predict_on_batch(x),
     )
 
 
-def random_batch(vocab):
-    """Token ids and targets, `(BATCH, SEQ_LEN)` int32, fixed seed."""
+def random_batch(config):
+    """Token ids and targets, `(batch, seq_len)` int32, fixed seed."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, vocab, (BATCH, SEQ_LEN)).astype("int32")
-    y = rng.integers(0, vocab, (BATCH, SEQ_LEN)).astype("int32")
+    shape = (config["batch"], config["seq_len"])
+    x = rng.integers(0, config["vocab"], shape).astype("int32")
+    y = rng.integers(0, config["vocab"], shape).astype("int32")
     return x, y
 
 
@@ -100,37 +127,41 @@ def keras_model_of_kind(config, kind, jit):
     if kind == "ours":
         model = build_language_model(
             config["vocab"],
-            config["dim"],
-            config["dim"],
+            config["embedding"],
+            config["hidden"],
             num_layers=config["layers"],
             dropout=config["dropout"],
             tie_weights=config["tied"],
             stateful=True,
-            batch_size=BATCH,
-            seq_len=SEQ_LEN,
+            batch_size=config["batch"],
+            seq_len=config["seq_len"],
         )
     else:
-        ids = keras.Input((SEQ_LEN,), batch_size=BATCH, dtype="int32")
+        ids = keras.Input(
+            (config["seq_len"],), batch_size=config["batch"], dtype="int32"
+        )
         if config["tied"] and kind == "keras":
             embedding = keras.layers.ReversibleEmbedding(
-                config["vocab"], config["dim"]
+                config["vocab"], config["embedding"]
             )
         elif config["tied"]:
-            embedding = TiedEmbedding(config["vocab"], config["dim"])
+            embedding = TiedEmbedding(config["vocab"], config["embedding"])
         else:
-            embedding = keras.layers.Embedding(config["vocab"], config["dim"])
+            embedding = keras.layers.Embedding(
+                config["vocab"], config["embedding"]
+            )
         x = embedding(ids)
         x = keras.layers.Dropout(config["dropout"])(x)
         for _ in range(config["layers"]):
             if kind == "cell":
                 x = keras.layers.RNN(
-                    LSTMCell(config["dim"]),
+                    LSTMCell(config["hidden"]),
                     return_sequences=True,
                     stateful=True,
                 )(x)
             else:
                 x = keras.layers.LSTM(
-                    config["dim"], return_sequences=True, stateful=True
+                    config["hidden"], return_sequences=True, stateful=True
                 )(x)
             x = keras.layers.Dropout(config["dropout"])(x)
         if config["tied"] and kind == "keras":
@@ -170,16 +201,16 @@ def build_torch_model(config):
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
-            self.embedding = nn.Embedding(config["vocab"], config["dim"])
+            self.embedding = nn.Embedding(config["vocab"], config["embedding"])
             self.dropout = nn.Dropout(config["dropout"])
             self.lstm = nn.LSTM(
-                config["dim"],
-                config["dim"],
+                config["embedding"],
+                config["hidden"],
                 num_layers=config["layers"],
                 dropout=config["dropout"],
                 batch_first=True,
             )
-            self.output = nn.Linear(config["dim"], config["vocab"])
+            self.output = nn.Linear(config["hidden"], config["vocab"])
             if config["tied"]:
                 self.output.weight = self.embedding.weight
 
@@ -199,11 +230,8 @@ def torch_system(config, precision):
     model = build_torch_model(config)
     optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
     loss_fn = nn.CrossEntropyLoss()
-    x, y = (
-        torch.from_numpy(a.astype("int64"))
-        for a in random_batch(config["vocab"])
-    )
-    shape = (config["layers"], BATCH, config["dim"])
+    x, y = (torch.from_numpy(a.astype("int64")) for a in random_batch(config))
+    shape = (config["layers"], config["batch"], config["hidden"])
     state = [(torch.zeros(shape), torch.zeros(shape))]
     autocast = torch.autocast(
         "cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16"
@@ -240,11 +268,13 @@ def make_system(name, config, precision):
     return keras_system(config, kind, jit=jit == "on", precision=precision)
 
 
-def time_steps(step, steps):
+def time_steps(step, steps, config):
+    """Tokens per second of `steps` calls of `step` on `config`'s batch."""
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return BATCH * SEQ_LEN * steps / (time.perf_counter() - start)
+    tokens = config["batch"] * config["seq_len"] * steps
+    return tokens / (time.perf_counter() - start)
 
 
 def peak_memory_mib(name, config_name, precision, steps):
@@ -301,8 +331,10 @@ def benchmark(config_name, systems, repeats, steps, precision, memory):
         start = repeat % len(names)
         for name in names[start:] + names[:start]:
             train, predict = built[name]
-            timings[name]["train"].append(time_steps(train, steps))
-            timings[name]["inference"].append(time_steps(predict, steps))
+            timings[name]["train"].append(time_steps(train, steps, config))
+            timings[name]["inference"].append(
+                time_steps(predict, steps, config)
+            )
     rows = {}
     for name, runs in timings.items():
         rows[name] = {
@@ -328,8 +360,10 @@ def benchmark(config_name, systems, repeats, steps, precision, memory):
 
 
 def print_table(config_name, precision, rows):
+    config = CONFIGS[config_name]
     print(
-        f"\n{config_name} ({precision}, batch {BATCH}, seq {SEQ_LEN}, "
+        f"\n{config_name} ({precision}, batch {config['batch']}, seq "
+        f"{config['seq_len']}, "
         f"tokens/s: median [min-max], ratio = system / ours best)"
     )
     print(
@@ -399,8 +433,6 @@ def main(argv=None):
             "processor": platform.processor(),
         },
         "precision": args.precision,
-        "batch": BATCH,
-        "seq_len": SEQ_LEN,
         "repeats": repeats,
         "steps": steps,
         "configs": {},

@@ -15,7 +15,7 @@ from keras_lstm_scratch.tied_embedding import TiedEmbedding
 from keras_lstm_scratch.time_lstm import TimeLSTM
 from keras_lstm_scratch.word_dropout import WordDropout
 
-RNN_CELLS = ("lstm", "simple_rnn")
+RNN_CELLS = ("lstm", "keras_lstm", "simple_rnn")
 
 
 def build_language_model(
@@ -88,7 +88,9 @@ def build_language_model(
         kernel_initializer: Initializer for the LSTM input kernels.
         recurrent_initializer: Initializer for the LSTM recurrent kernels.
         unit_forget_bias: Start each LSTM forget-gate bias at 1.
-        rnn_cell: `"lstm"` (`TimeLSTM` layers), or `"simple_rnn"`
+        rnn_cell: `"lstm"` (`TimeLSTM` layers), `"keras_lstm"`
+            (`keras.layers.LSTM`: Keras's own layer, the baseline for
+            speed and quality comparisons) or `"simple_rnn"`
             (`keras.layers.SimpleRNN`: the plain RNN of the book's chapter
             5, for comparisons such as `gradient_flow`).
         locked_dropout: If `True`, every dropout draws one mask per
@@ -136,8 +138,8 @@ def build_language_model(
     if weight_dropout > 0 and rnn_cell != "lstm":
         raise ValueError(
             f"weight_dropout={weight_dropout} drops TimeLSTM's recurrent "
-            f"weights; rnn_cell={rnn_cell!r} has none. Use rnn_cell='lstm' "
-            "or weight_dropout=0."
+            f"weights; rnn_cell={rnn_cell!r} has no weight drop. Use "
+            "rnn_cell='lstm' or weight_dropout=0."
         )
     if rnn_cell not in RNN_CELLS:
         raise ValueError(
@@ -194,27 +196,17 @@ def build_language_model(
     if input_rate > 0:
         x = dropout_layer(input_rate, "embedding_dropout")(x)
     for layer_index in range(1, num_layers + 1):
-        if rnn_cell == "simple_rnn":
-            rnn = keras.layers.SimpleRNN(
-                hidden_units,
-                kernel_initializer=kernel_initializer,
-                recurrent_initializer=recurrent_initializer,
-                return_sequences=True,
-                stateful=stateful,
-                name=f"simple_rnn_{layer_index}",
-            )
-        else:
-            rnn = TimeLSTM(
-                hidden_units,
-                kernel_initializer=kernel_initializer,
-                recurrent_initializer=recurrent_initializer,
-                unit_forget_bias=unit_forget_bias,
-                return_sequences=True,
-                stateful=stateful,
-                weight_dropout=weight_dropout,
-                seed=None if seed is None else seed + layer_index,
-                name=f"lstm_{layer_index}",
-            )
+        rnn = recurrent_layer(
+            rnn_cell,
+            hidden_units,
+            layer_index,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            unit_forget_bias=unit_forget_bias,
+            stateful=stateful,
+            weight_dropout=weight_dropout,
+            seed=seed,
+        )
         x = rnn(x)  # (batch, time, hidden_units)
         hidden = x
         rate = output_rate if layer_index == num_layers else dropout
@@ -274,3 +266,42 @@ def model_parts(model):
     else:
         raise ValueError(f"Model {model.name!r} has no output projection.")
     return embedding, rnn_layers, projection
+
+
+def recurrent_layer(
+    rnn_cell,
+    hidden_units,
+    layer_index,
+    kernel_initializer,
+    recurrent_initializer,
+    unit_forget_bias,
+    stateful,
+    weight_dropout,
+    seed,
+):
+    """One recurrent layer of `build_language_model`, by `rnn_cell`."""
+    common = dict(
+        kernel_initializer=kernel_initializer,
+        recurrent_initializer=recurrent_initializer,
+        return_sequences=True,
+        stateful=stateful,
+    )
+    if rnn_cell == "simple_rnn":
+        return keras.layers.SimpleRNN(
+            hidden_units, name=f"simple_rnn_{layer_index}", **common
+        )
+    if rnn_cell == "keras_lstm":
+        return keras.layers.LSTM(
+            hidden_units,
+            unit_forget_bias=unit_forget_bias,
+            name=f"keras_lstm_{layer_index}",
+            **common,
+        )
+    return TimeLSTM(
+        hidden_units,
+        unit_forget_bias=unit_forget_bias,
+        weight_dropout=weight_dropout,
+        seed=None if seed is None else seed + layer_index,
+        name=f"lstm_{layer_index}",
+        **common,
+    )

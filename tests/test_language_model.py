@@ -139,3 +139,16 @@ def test_token_ids_of_wrong_rank_are_rejected(shape):
     message = re.escape(f"incompatible shape {shape}")
     with pytest.raises(ValueError, match=message):
         model(np.zeros(shape, dtype="int32"))
+
+
+def test_keras_lstm_layers_give_the_time_lstm_model_s_logits():
+    ours = build_language_model(30, 8, 12, num_layers=2)
+    stock = build_language_model(30, 8, 12, num_layers=2, rnn_cell="keras_lstm")
+    assert [type(layer) for layer in stock.layers].count(keras.layers.LSTM) == 2
+    stock.set_weights(ours.get_weights())  # same gate order: i, f, g, o
+    ids = np.random.default_rng(0).integers(0, 30, (3, 9))
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(stock(ids)),
+        keras.ops.convert_to_numpy(ours(ids)),
+        atol=1e-5,
+    )

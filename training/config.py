@@ -37,7 +37,9 @@ class TrainConfig:
     activation_regularization: float = 0.0  # AR coefficient (AWD: 2)
     temporal_activation_regularization: float = 0.0  # TAR (AWD: 1)
     tie_weights: bool = False  # embedding matrix doubles as output projection
-    rnn_cell: str = "lstm"  # "simple_rnn": the plain RNN, for comparison
+    # "lstm": TimeLSTM; "keras_lstm": keras.layers.LSTM and "simple_rnn":
+    # the plain RNN, for comparison
+    rnn_cell: str = "lstm"
     init_scale: float = 0.0  # >0: weights U(-s, s) (Zaremba); 0: Keras's
     # --- truncated BPTT ---
     batch_size: int = 20  # parallel token streams
