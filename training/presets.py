@@ -16,18 +16,18 @@ BOOK_RNNLM = dict(
 )
 
 # The character-level presets' shared recipe; each sets its time budget.
+# SGD at 20 (global clip 0.25), falling linearly to zero over the budget,
+# as the word presets; Adam learnt slower, and XLA ran slower than
+# bfloat16 on a CPU with AMX (docs/quality.md#characters).
 CHAR_PTB = dict(
     tokens="chars",
     embedding_dim=128,
     hidden_units=512,
     batch_size=32,
     seq_len=100,
-    optimizer="adam",
-    learning_rate=0.002,
-    clip_norm=1.0,
     lr_schedule="linear",
+    precision="auto",
     epochs=100,
-    jit_compile=True,
 )
 
 PRESETS = {
@@ -131,10 +131,9 @@ PRESETS = {
         time_budget_minutes=120.0,
     ),
     # Penn Treebank as characters (`tokens="chars"`: every character a
-    # token, a line's end `<eos>`), a 1x512 LSTM with 128-dimensional
-    # character vectors, 32 streams of 100 steps, XLA, Adam at 0.002
-    # falling linearly to zero over the budget. A first recipe, not yet
-    # tuned: char-quick measured 1.835 bits per character on the test text.
+    # token, a line's end `<eos>`): a 1x512 LSTM with 128-dimensional
+    # character vectors, 32 streams of 100 steps, bfloat16 where the CPU
+    # has it. Their figures: docs/quality.md#characters.
     "char-quick": dict(CHAR_PTB, time_budget_minutes=5.0),
     "char-30min": dict(CHAR_PTB, time_budget_minutes=30.0),
     # AWD-LSTM's regularisers (Merity et al., 2017) on the book's tied
