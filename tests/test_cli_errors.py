@@ -99,6 +99,36 @@ def test_a_file_that_is_not_utf8(corpus, tmp_path):
     )
 
 
+def test_an_unknown_tokens_value(corpus, tmp_path):
+    directory, _ = corpus
+    completed = train_on(directory, tmp_path / "run", "--set", "tokens=bytes")
+    assert_one_error_line(completed, "tokens", "'bytes'", "chars")
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_character_text_with_no_characters(corpus, tmp_path):
+    directory, paths = corpus
+    with open(paths["valid"], "w") as handle:
+        handle.write("\n   \n\t\n")
+    completed = train_on(directory, tmp_path / "run", "--set", "tokens=chars")
+    assert_one_error_line(completed, paths["valid"], "holds no characters")
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_resuming_on_text_with_another_vocabulary(corpus, tmp_path):
+    directory, paths = corpus
+    run_dir = tmp_path / "run"
+    chars = ("--set", "tokens=chars", "--verbose", "0")
+    assert train_on(directory, run_dir, *chars).returncode == 0
+    history = (run_dir / "history.csv").read_text()
+    with open(paths["train"], "a") as handle:
+        handle.write("한국어 문장\n" * 50)
+    completed = train_on(directory, run_dir, *chars)
+    assert_one_error_line(completed, str(run_dir), "vocabulary")
+    # The finished run is left as it was.
+    assert (run_dir / "history.csv").read_text() == history
+
+
 def test_a_training_text_shorter_than_one_window(corpus, tmp_path):
     directory, paths = corpus
     with open(paths["train"], "w") as handle:
@@ -177,7 +207,11 @@ def test_generate_from_a_folder_that_is_no_saved_model(tmp_path):
 
 @pytest.mark.parametrize(
     "option, value, fragment",
-    [("--top-k", "-3", "--top-k -3"), ("--max-tokens", "-1", "0 to 10000")],
+    [
+        ("--top-k", "-3", "--top-k -3"),
+        ("--max-tokens", "-1", "0 to 10000"),
+        ("--temperature", "nan", "--temperature nan"),
+    ],
 )
 def test_generate_with_a_bad_number(tmp_path, option, value, fragment):
     completed = run_tool(

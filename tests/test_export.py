@@ -330,6 +330,31 @@ def test_bad_and_edge_inputs_have_defined_results(exported, run_parts):
         )
 
 
+@pytest.mark.parametrize("bad_id", [-1, "vocab_size"])
+def test_ids_outside_the_vocabulary_are_invalid_arguments(
+    exported, run_parts, bad_id
+):
+    vocab_size = len(run_parts[3])
+    bad_id = vocab_size if bad_id == "vocab_size" else bad_id
+    signatures = tf.saved_model.load(exported).signatures
+    message = f"token_ids must be in \\[0, {vocab_size}\\)"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        signatures["serving_default"](token_ids=tf.constant([[1, bad_id]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        signatures["step"](
+            token_ids=tf.constant([bad_id]),
+            h=tf.zeros((1, 1, 32)),
+            c=tf.zeros((1, 1, 32)),
+        )
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf")])
+def test_a_non_finite_temperature_is_an_invalid_argument(exported, temperature):
+    signatures = tf.saved_model.load(exported).signatures
+    with pytest.raises(tf.errors.InvalidArgumentError, match="finite"):
+        call_generate(signatures, 1, temperature=temperature)
+
+
 def test_saved_model_cli_lists_the_documented_signatures(exported, run_parts):
     vocab_size = len(run_parts[3])
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
