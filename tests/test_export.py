@@ -639,3 +639,22 @@ def test_the_serving_benchmarks_measure_every_row(exported, tmp_path):
     rows = serving_memory.main(["--saved-model", exported, "--tokens", "300"])
     assert rows[0]["outcome"] == "ok: 300 tokens"
     assert rows[0]["peak_after_mib"] >= rows[0]["peak_before_mib"] > 0
+
+
+def test_a_model_trained_in_bfloat16_exports_in_float32(tmp_path):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        trained = build_language_model(40, 8, 8)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    words = ["<unk>", "<eos>", *[f"w{i}" for i in range(38)]]
+    path = export_for_serving(trained, words, str(tmp_path), "bf16")
+    twin = build_language_model(40, 8, 8)
+    twin.set_weights(trained.get_weights())
+    ids = np.array([[1, 5, 7, 2]], np.int32)
+    served = tf.saved_model.load(path).signatures["serving_default"]
+    np.testing.assert_allclose(
+        served(token_ids=tf.constant(ids))["log_probs"].numpy(),
+        keras_log_probs(twin, ids),
+        atol=1e-5,
+    )

@@ -81,6 +81,7 @@ class LanguageModelServer:
     def __init__(self, model, words, tokenization=WORD_TOKENS):
         self.tokenizer = GraphTokenizer(words, tokenization)
         self.tokenization = tokenization
+        model = float32_copy(model)
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
         # Stateless wrappers around the same trained cells (shared weights).
@@ -415,3 +416,23 @@ class LanguageModelServer:
         )
         text = self.tokenizer.detokenize(token_ids)
         return {"text": text, "token_ids": token_ids}
+
+
+def float32_copy(model):
+    """`model` itself when it computes in float32, else a float32 copy.
+
+    A model trained under `mixed_bfloat16` keeps float32 weights but
+    computes in bfloat16; serving runs its cells with float32 states, so
+    it gets the same weights in float32 layers.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def float32_layer(layer):
+        return layer.__class__.from_config(
+            {**layer.get_config(), "dtype": "float32"}
+        )
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
