@@ -8,8 +8,6 @@ particles, a verb phrase, sometimes an emoji), seeded.
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from collections import Counter
 
@@ -20,6 +18,7 @@ import tensorflow as tf
 
 from keras_lstm_scratch import build_language_model
 from keras_lstm_scratch.data import Tokenization
+from tests.fresh_process import run_tensorflow_only
 from tests.test_train import small_config
 from training import export as export_cli
 from training import generate as generate_cli
@@ -190,22 +189,7 @@ def test_served_score_in_a_tensorflow_process_equals_the_keras_model(
     exported, korean_run, tmp_path
 ):
     out = str(tmp_path / "score.json")
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            FRESH_PROCESS,
-            exported,
-            json.dumps(SENTENCES),
-            out,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd="/",
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""},
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_tensorflow_only(FRESH_PROCESS, exported, json.dumps(SENTENCES), out)
     with open(out) as handle:
         served = json.load(handle)
     assert served["modules"] == []

@@ -20,6 +20,7 @@ from keras_lstm_scratch.serving import (
 )
 from keras_lstm_scratch.serving import saved_model as export_module
 from keras_lstm_scratch.serving import server as server_module
+from tests.fresh_process import run_tensorflow_only
 from tests.test_train import small_config
 from training import export as export_cli
 from training import generate as generate_cli
@@ -137,21 +138,7 @@ def fresh_process_results(exported, tmp_path_factory):
     np.save(out + ".ids.npy", TOKEN_IDS)
     with open(out + ".sentences.json", "w") as handle:
         json.dump(SENTENCES, handle)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            FRESH_PROCESS,
-            exported,
-            out,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd="/",
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""},
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    run_tensorflow_only(FRESH_PROCESS, exported, out)
     return dict(np.load(out + ".npz"))
 
 
