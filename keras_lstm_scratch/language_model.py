@@ -305,3 +305,28 @@ def recurrent_layer(
         name=f"lstm_{layer_index}",
         **common,
     )
+
+
+def float32_copy(model):
+    """`model` itself when it computes in float32, else `float32_clone`.
+
+    A model trained under `mixed_bfloat16` keeps float32 weights but
+    computes in bfloat16; serving and evaluation run its cells with float32
+    states, so they get the same weights in float32 layers.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+    return float32_clone(model)
+
+
+def float32_clone(model):
+    """A copy of `model`, computing in float32, with its own variables."""
+
+    def float32_layer(layer):
+        return layer.__class__.from_config(
+            {**layer.get_config(), "dtype": "float32"}
+        )
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -1,0 +1,34 @@
+"""Adaptive evaluation: lower perplexity from the text itself, no retraining.
+
+- `stream_model.py`: `StreamModel` (a model's layers with explicit states)
+  and `score_stream`, one pass over a long stream keeping each token's
+  log-probability and the top layer's hidden vector.
+- `neural_cache.py`: `NeuralCache`, the continuous cache of Grave et al.
+  (2016) over those hidden vectors.
+- `dynamic_evaluation.py`: `DynamicEvaluation`, the gradient steps of
+  Krause et al. (2018) on a copy of the model as it reads, and
+  `gradient_rms`, the training-text statistics of its RMS rule.
+
+Both combine: a `NeuralCache` reads the hidden vectors of a
+`DynamicEvaluation` pass as readily as those of `score_stream`.
+"""
+
+from keras_lstm_scratch.evaluation.dynamic_evaluation import (
+    DynamicEvaluation,
+    gradient_rms,
+)
+from keras_lstm_scratch.evaluation.neural_cache import NeuralCache
+from keras_lstm_scratch.evaluation.stream_model import (
+    StreamModel,
+    StreamScores,
+    score_stream,
+)
+
+__all__ = [
+    "DynamicEvaluation",
+    "NeuralCache",
+    "StreamModel",
+    "StreamScores",
+    "gradient_rms",
+    "score_stream",
+]
