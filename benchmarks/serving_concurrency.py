@@ -30,9 +30,13 @@ def requests(saved_model, signatures):
     """A call per signature: name -> function of no arguments."""
     step_inputs = warmup_request(saved_model, "step")  # states of its shape
     return {
-        "score": lambda: signatures["score"](sentences=tf.constant([SENTENCE])),
+        "score": lambda: signatures["score"](
+            sentences=tf.constant([SENTENCE]), use_cache=tf.constant(False)
+        ),
         "next_words": lambda: signatures["next_words"](
-            prompts=tf.constant([PROMPT]), k=tf.constant(10)
+            prompts=tf.constant([PROMPT]),
+            k=tf.constant(10),
+            use_cache=tf.constant(False),
         ),
         "step": lambda: signatures["step"](**step_inputs),
     }

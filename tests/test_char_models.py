@@ -126,6 +126,7 @@ def test_generate_writes_no_unknown_for_training_characters(
             temperature=tf.constant(1.0),
             top_k=tf.constant(0),
             seed=tf.constant(seed, tf.int64),
+            use_cache=tf.constant(False),
         )
         ids = outputs["token_ids"].numpy()
         assert ids.shape == (len(PROMPTS), 60)
@@ -143,6 +144,7 @@ def test_generated_text_reads_like_the_training_text(exported):
         temperature=tf.constant(0.0),
         top_k=tf.constant(0),
         seed=tf.constant(0, tf.int64),
+        use_cache=tf.constant(False),
     )
     text = greedy["text"].numpy()[0].decode("utf-8")
     # Greedy decoding continues with the grammar's own words.
@@ -177,7 +179,8 @@ FRESH_PROCESS = textwrap.dedent("""
 
     path, sentences, out = sys.argv[1:4]
     score = tf.saved_model.load(path).signatures["score"]
-    outputs = score(sentences=tf.constant(json.loads(sentences)))
+    outputs = score(sentences=tf.constant(json.loads(sentences)),
+                    use_cache=tf.constant(False))
     results = {key: value.numpy().tolist() for key, value in outputs.items()}
     results["modules"] = [m for m in sys.modules if m.startswith("keras_lstm")]
     with open(out, "w") as handle:

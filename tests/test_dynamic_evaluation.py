@@ -30,7 +30,9 @@ def model_and_text():
 def test_learning_rate_zero_gives_the_static_scores_exactly(model_and_text):
     model, ids = model_and_text
     static = score_stream(StreamModel(model), ids, window=10)
-    dynamic = DynamicEvaluation(segment_length=10, learning_rate=0.0)(model, ids)
+    dynamic = DynamicEvaluation(segment_length=10, learning_rate=0.0)(
+        model, ids
+    )
     np.testing.assert_array_equal(dynamic.log_probs, static.log_probs)
     np.testing.assert_array_equal(dynamic.hidden, static.hidden)
 
@@ -38,7 +40,9 @@ def test_learning_rate_zero_gives_the_static_scores_exactly(model_and_text):
 def test_adapting_to_a_repeating_text_lowers_its_perplexity(model_and_text):
     model, ids = model_and_text
     static = score_stream(StreamModel(model), ids)
-    dynamic = DynamicEvaluation(segment_length=10, learning_rate=1.0)(model, ids)
+    dynamic = DynamicEvaluation(segment_length=10, learning_rate=1.0)(
+        model, ids
+    )
     assert dynamic.perplexity < 0.9 * static.perplexity
     # The first segment is scored before any step: as the static model.
     np.testing.assert_allclose(

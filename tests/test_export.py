@@ -101,11 +101,12 @@ FRESH_PROCESS = textwrap.dedent("""
     results["log_probs"] = sig["serving_default"](
         token_ids=tf.constant(np.load(out + ".ids.npy")))["log_probs"].numpy()
     sentences = json.loads(open(out + ".sentences.json").read())
-    score = sig["score"](sentences=tf.constant(sentences))
+    score = sig["score"](sentences=tf.constant(sentences),
+                         use_cache=tf.constant(False))
     for key, value in score.items():
         results["score_" + key] = value.numpy()
     nxt = sig["next_words"](prompts=tf.constant(["the stock", ""]),
-                            k=tf.constant(5))
+                            k=tf.constant(5), use_cache=tf.constant(False))
     results["next_words"] = nxt["words"].numpy().astype(str)
     results["next_probabilities"] = nxt["probabilities"].numpy()
     step = sig["step"](token_ids=tf.constant([1, 2]),
@@ -115,7 +116,8 @@ FRESH_PROCESS = textwrap.dedent("""
                           max_tokens=tf.constant(12),
                           temperature=tf.constant(1.0),
                           top_k=tf.constant(20),
-                          seed=tf.constant(7, tf.int64))
+                          seed=tf.constant(7, tf.int64),
+                          use_cache=tf.constant(False))
     results["generated"] = gen["token_ids"].numpy()
     # TF1-style loading, as TF Serving's C++ loader does it.
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
@@ -188,7 +190,9 @@ def test_score_on_ptb_test_matches_the_training_run(
     total, count = 0.0, 0
     for start in range(0, len(lines), 500):
         chunk = "\n".join(lines[start : start + 500])
-        scored = score(sentences=tf.constant([chunk]))
+        scored = score(
+            sentences=tf.constant([chunk]), use_cache=tf.constant(False)
+        )
         total += float(scored["log_likelihood"].numpy()[0])
         count += int(scored["token_count"].numpy()[0])
     assert count == 82430
@@ -242,6 +246,7 @@ def call_generate(
         temperature=tf.constant(temperature),
         top_k=tf.constant(top_k),
         seed=tf.constant(seed, tf.int64),
+        use_cache=tf.constant(False),
     )
 
 
@@ -283,7 +288,9 @@ def test_bad_and_edge_inputs_have_defined_results(exported, run_parts):
     signatures = tf.saved_model.load(exported).signatures
     # k larger than the vocabulary returns the whole vocabulary.
     everything = signatures["next_words"](
-        prompts=tf.constant([""]), k=tf.constant(10**6)
+        prompts=tf.constant([""]),
+        k=tf.constant(10**6),
+        use_cache=tf.constant(False),
     )
     assert everything["words"].shape == (1, len(vocabulary))
     assert float(tf.reduce_sum(everything["probabilities"])) == (
@@ -291,14 +298,20 @@ def test_bad_and_edge_inputs_have_defined_results(exported, run_parts):
     )
     # k below 1 is an InvalidArgument error, not a crash.
     with pytest.raises(tf.errors.InvalidArgumentError, match="k must be"):
-        signatures["next_words"](prompts=tf.constant(["a"]), k=tf.constant(0))
+        signatures["next_words"](
+            prompts=tf.constant(["a"]),
+            k=tf.constant(0),
+            use_cache=tf.constant(False),
+        )
     # Negative max_tokens generates nothing.
     empty = call_generate(signatures, 1, max_tokens=-5)
     assert empty["token_ids"].shape == (1, 0)
     assert empty["text"].numpy().tolist() == [b""]
     # A 10,000-token input is scored in full.
     long_text = " ".join(["the"] * 10_000)
-    long_score = signatures["score"](sentences=tf.constant([long_text]))
+    long_score = signatures["score"](
+        sentences=tf.constant([long_text]), use_cache=tf.constant(False)
+    )
     assert long_score["token_count"].numpy().tolist() == [10_001]
     assert np.isfinite(long_score["perplexity"].numpy()).all()
     # Wrong dtypes and ranks are rejected by the signature itself.
@@ -308,7 +321,9 @@ def test_bad_and_edge_inputs_have_defined_results(exported, run_parts):
     with pytest.raises(rejected):
         signatures["serving_default"](token_ids=tf.constant([1, 2]))
     with pytest.raises(rejected):
-        signatures["score"](sentences=tf.constant([[b"a"]]))
+        signatures["score"](
+            sentences=tf.constant([[b"a"]]), use_cache=tf.constant(False)
+        )
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_layers"):
         signatures["step"](
             token_ids=tf.constant([1]),
@@ -490,8 +505,8 @@ def test_scoring_in_time_chunks_equals_one_pass(run_parts, monkeypatch):
     chunked = LanguageModelServer(model, vocabulary.words)
     assert int(chunked.chunk_length(len(LONG_TEXTS))) == 3
 
-    whole = one_pass.function("score")(texts)
-    parts = chunked.function("score")(texts)
+    whole = one_pass.function("score")(texts, tf.constant(False))
+    parts = chunked.function("score")(texts, tf.constant(False))
     np.testing.assert_array_equal(parts["token_count"], whole["token_count"])
     assert max(whole["token_count"].numpy()) > 10 * 3  # many chunks
     np.testing.assert_allclose(
@@ -504,8 +519,11 @@ def test_scoring_in_time_chunks_equals_one_pass(run_parts, monkeypatch):
         assert value == pytest.approx(expected, rel=1e-5)
 
     for name, arguments in (
-        ("next_words", (prompts, tf.constant(5))),
-        ("generate", (prompts, 8, 1.0, 10, tf.constant(3, tf.int64))),
+        ("next_words", (prompts, tf.constant(5), tf.constant(False))),
+        (
+            "generate",
+            (prompts, 8, 1.0, 10, tf.constant(3, tf.int64), tf.constant(False)),
+        ),
     ):
         expected = one_pass.function(name)(*arguments)
         got = chunked.function(name)(*arguments)
@@ -526,7 +544,9 @@ def test_a_request_above_the_limits_is_refused_naming_them(
         tf.errors.InvalidArgumentError,
         match="score: at most 200000 token positions per request",
     ):
-        signatures["score"](sentences=tf.constant([words]))
+        signatures["score"](
+            sentences=tf.constant([words]), use_cache=tf.constant(False)
+        )
     most = server_module.MAX_LOG_PROBS // len(vocabulary)
     with pytest.raises(
         tf.errors.InvalidArgumentError,
@@ -539,7 +559,9 @@ def test_a_request_above_the_limits_is_refused_naming_them(
         tf.errors.InvalidArgumentError, match=f"next_words: at most {most} rows"
     ):
         signatures["next_words"](
-            prompts=tf.constant([""] * (most + 1)), k=tf.constant(1)
+            prompts=tf.constant([""] * (most + 1)),
+            k=tf.constant(1),
+            use_cache=tf.constant(False),
         )
     zeros = tf.zeros((1, most + 1, 32))
     with pytest.raises(
@@ -555,9 +577,11 @@ def test_a_request_above_the_limits_is_refused_naming_them(
         "score"
     )
     two_texts = tf.constant(["a b c d e", "the"])  # 2 x (5 words + <eos>)
-    assert score(two_texts)["token_count"].numpy().tolist() == [6, 2]
+    assert score(two_texts, tf.constant(False))[
+        "token_count"
+    ].numpy().tolist() == [6, 2]
     with pytest.raises(tf.errors.InvalidArgumentError, match="at most 12"):
-        score(tf.constant(["a b c d e f", "the"]))
+        score(tf.constant(["a b c d e f", "the"]), tf.constant(False))
 
 
 def serving_requests():

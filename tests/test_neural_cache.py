@@ -65,7 +65,11 @@ def test_cache_matches_a_direct_loop_on_a_model_stream(model_scores):
         logits = np.array([theta * hidden[t] @ hidden[i] for i in keys])
         weights = np.exp(logits - logits.max())
         weights /= weights.sum()
-        p_cache = sum(w for w, i in zip(weights, keys) if targets[i] == targets[t])
+        p_cache = sum(
+            w
+            for w, i in zip(weights, keys, strict=True)
+            if targets[i] == targets[t]
+        )
         expected = math.log(
             (1 - interpolation) * math.exp(scores.log_probs[t])
             + interpolation * p_cache
@@ -107,7 +111,9 @@ def test_several_thetas_in_one_pass_equal_one_at_a_time(model_scores):
         scores.hidden, scores.targets, 80, [0.3, 2.0]
     )
     for index, theta in enumerate((0.3, 2.0)):
-        single, _ = stream_cache_probs(scores.hidden, scores.targets, 80, [theta])
+        single, _ = stream_cache_probs(
+            scores.hidden, scores.targets, 80, [theta]
+        )
         np.testing.assert_allclose(probs[index], single[0], rtol=1e-6)
     assert not has_pairs[0, 0] and has_pairs[0, 1:].all()
 

@@ -4,9 +4,10 @@
 
 Writes `saved_models/NAME/VERSION/` (the next free version by default):
 the best model of the run, its vocabulary and tokenisation, the
-signatures `serving_default`,
-`score`, `next_words`, `step` and `generate`, and
-`assets.extra/tf_serving_warmup_requests`.
+signatures `serving_default`, `score`, `next_words`, `step` and
+`generate`, and `assets.extra/tf_serving_warmup_requests`. A run that
+`python -m training.evaluate` has evaluated also gives the export the
+neural cache settings it chose on validation (`use_cache=true`).
 """
 
 import argparse
@@ -30,6 +31,7 @@ def export_run(run_dir, export_root="saved_models", name=None, version=None):
         name,
         version,
         tokenization=run.load_tokenization(),
+        cache=run.load_neural_cache(),
     )
 
 

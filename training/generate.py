@@ -19,6 +19,7 @@ from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from keras_lstm_scratch.serving import (
     MAX_GENERATED_TOKENS,
     LanguageModelServer,
+    read_neural_cache,
     read_tokenization,
 )
 from training.cli import reports_input_errors
@@ -47,18 +48,37 @@ def load_generate_signature(saved_model_dir):
     return signatures["generate"]
 
 
-def generate_function(run_dir=None, saved_model_dir=None):
+def generate_function(run_dir=None, saved_model_dir=None, use_cache=False):
     """The `generate` function of a run or of an exported SavedModel, and
-    the `Tokenization` it reads text with."""
+    the `Tokenization` it reads text with.
+
+    Raises:
+        InvalidInputError: for `use_cache` where the run (or export) has
+            no neural cache settings.
+    """
     if saved_model_dir:
         signature = load_generate_signature(saved_model_dir)
+        has_cache = read_neural_cache(saved_model_dir) is not None
+        check_cache(use_cache, has_cache, saved_model_dir)
         return signature, read_tokenization(saved_model_dir)
     run = RunDirectory(run_dir)
     model, vocabulary = run.load_finished()
     tokenization = run.load_tokenization()
-    server = LanguageModelServer(model, vocabulary.words, tokenization)
+    cache = run.load_neural_cache()
+    check_cache(use_cache, cache is not None, run_dir)
+    server = LanguageModelServer(model, vocabulary.words, tokenization, cache)
     function = server.function("generate")
     return (lambda **inputs: function(**inputs)), tokenization
+
+
+def check_cache(use_cache, has_cache, source):
+    """Refuses `--cache` for a run or export without cache settings."""
+    if use_cache and not has_cache:
+        raise InvalidInputError(
+            f"--cache: {source} has no neural cache settings; run python -m "
+            "training.evaluate --run RUN first (and export the run again for "
+            "--saved-model), or leave out --cache."
+        )
 
 
 def check_arguments(args):
@@ -108,15 +128,24 @@ def main(argv=None):
         help="sample from the k most likely words; 0: all",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache",
+        action="store_true",
+        help="draw from the model mixed with the neural cache over the "
+        "prompt and the text so far (a run evaluated by training.evaluate)",
+    )
     args = parser.parse_args(argv)
     check_arguments(args)
-    generate, tokenization = generate_function(args.run, args.saved_model)
+    generate, tokenization = generate_function(
+        args.run, args.saved_model, use_cache=args.cache
+    )
     outputs = generate(
         prompts=tf.constant([args.prompt]),
         max_tokens=tf.constant(args.max_tokens, tf.int32),
         temperature=tf.constant(args.temperature, tf.float32),
         top_k=tf.constant(args.top_k, tf.int32),
         seed=tf.constant(args.seed, tf.int64),
+        use_cache=tf.constant(args.cache),
     )
     text = outputs["text"].numpy()[0].decode("utf-8")
     if tokenization.is_chars:  # the characters go on where the prompt ends

@@ -16,6 +16,9 @@ that a kill never leaves one half-written):
       tensorboard/         Keras's TensorBoard logs; gates/: gate histograms
       results.json         test perplexity and the run's figures (at the end)
       curves.png           train and validation perplexity per epoch
+      evaluation.json      adaptive evaluation (`python -m training.evaluate`):
+                           test perplexity static / cache / dynamic / both,
+                           the settings chosen on validation, the seconds
 
 An interrupted run resumes from `backup/` (`load_backup`), from the newer
 of its two epochs that is intact; export, generation and inspection read a
@@ -44,6 +47,7 @@ from keras_lstm_scratch.errors import (
     MissingInputError,
     reported_write_failure,
 )
+from keras_lstm_scratch.evaluation import NeuralCache
 from training.config import config_from_dict
 
 HISTORY_COLUMNS = (
@@ -165,6 +169,7 @@ class RunDirectory:
         self.gate_log_dir = self.file("tensorboard", "gates")
         self.results_path = self.file("results.json")
         self.curves_path = self.file("curves.png")
+        self.evaluation_path = self.file("evaluation.json")
 
     def file(self, *names):
         return os.path.join(self.path, *names)
@@ -378,6 +383,35 @@ class RunDirectory:
         write_atomically(self.results_path, json.dumps(results, indent=2))
 
     # --- a finished run -----------------------------------------------
+
+    def write_evaluation(self, evaluation):
+        """Writes `evaluation.json` (whole, replacing an earlier one)."""
+        write_atomically(self.evaluation_path, json.dumps(evaluation, indent=2))
+
+    def load_evaluation(self):
+        """The dict `evaluation.json` holds, or `None` before an evaluation.
+
+        Raises:
+            InvalidInputError: if the file is there but unreadable.
+        """
+        if not os.path.isfile(self.evaluation_path):
+            return None
+        try:
+            with open(self.evaluation_path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError) as error:
+            raise InvalidInputError(
+                f"{self.evaluation_path} is unreadable ({error}); run python "
+                "-m training.evaluate --run again to write it anew."
+            ) from error
+
+    def load_neural_cache(self):
+        """The `NeuralCache` chosen on validation by `training.evaluate`,
+        or `None` for a run not evaluated so."""
+        evaluation = self.load_evaluation()
+        if evaluation is None:
+            return None
+        return NeuralCache.from_config(evaluation["cache"]["settings"])
 
     def load_config(self):
         return load_config(self.config_path)

@@ -9,9 +9,11 @@
 """
 
 from keras_lstm_scratch.serving.saved_model import (
+    NEURAL_CACHE_FILE,
     TOKENIZATION_FILE,
     WARMUP_FILE,
     export_for_serving,
+    read_neural_cache,
     read_tokenization,
 )
 from keras_lstm_scratch.serving.server import (
@@ -22,10 +24,12 @@ from keras_lstm_scratch.serving.server import (
 
 __all__ = [
     "MAX_GENERATED_TOKENS",
+    "NEURAL_CACHE_FILE",
     "SIGNATURES",
     "TOKENIZATION_FILE",
     "WARMUP_FILE",
     "LanguageModelServer",
     "export_for_serving",
+    "read_neural_cache",
     "read_tokenization",
 ]

@@ -1,5 +1,6 @@
 """SavedModel export in TF Serving's layout, with warmup requests."""
 
+import json
 import os
 import re
 import shutil
@@ -15,11 +16,14 @@ from keras_lstm_scratch.errors import (
     InvalidInputError,
     reported_write_failure,
 )
+from keras_lstm_scratch.evaluation import NeuralCache
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # `{"tokens": "words"}` or `{"tokens": "chars"}`: how the export reads text.
 TOKENIZATION_FILE = os.path.join("assets.extra", "tokenization.json")
+# The neural cache settings of `use_cache=true` (absent: no cache).
+NEURAL_CACHE_FILE = os.path.join("assets.extra", "neural_cache.json")
 # What TensorFlow's file system answers for a full disk (RESOURCE_EXHAUSTED,
 # OUT_OF_RANGE for a file over RLIMIT_FSIZE), a read-only one
 # (FAILED_PRECONDITION) or a missing permission.
@@ -38,14 +42,20 @@ def tensorflow_write_reason(error):
     return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip()
 
 
-def warmup_inputs(num_layers, units):
-    """One small, valid request per signature: `{signature: {input: value}}`."""
+def warmup_inputs(num_layers, units, use_cache=False):
+    """One small, valid request per signature: `{signature: {input: value}}`;
+    `use_cache` for those that take it."""
+    use_cache = np.array(use_cache)
     return {
         "serving_default": {"token_ids": np.array([[1, 2, 3]], np.int32)},
-        "score": {"sentences": np.array([b"the company said"])},
+        "score": {
+            "sentences": np.array([b"the company said"]),
+            "use_cache": use_cache,
+        },
         "next_words": {
             "prompts": np.array([b"the company"]),
             "k": np.array(3, np.int32),
+            "use_cache": use_cache,
         },
         "step": {
             "token_ids": np.array([1], np.int32),
@@ -58,11 +68,12 @@ def warmup_inputs(num_layers, units):
             "temperature": np.array(1.0, np.float32),
             "top_k": np.array(10, np.int32),
             "seed": np.array(0, np.int64),
+            "use_cache": use_cache,
         },
     }
 
 
-def write_warmup_requests(path, model_name, num_layers, units):
+def write_warmup_requests(path, model_name, num_layers, units, use_cache):
     """Writes a TFRecord of `PredictionLog`s, one per signature."""
     from tensorflow_serving.apis import (
         model_pb2,
@@ -72,7 +83,8 @@ def write_warmup_requests(path, model_name, num_layers, units):
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tf.io.TFRecordWriter(path) as writer:
-        for signature, inputs in warmup_inputs(num_layers, units).items():
+        requests = warmup_inputs(num_layers, units, use_cache)
+        for signature, inputs in requests.items():
             request = predict_pb2.PredictRequest(
                 model_spec=model_pb2.ModelSpec(
                     name=model_name, signature_name=signature
@@ -86,14 +98,15 @@ def write_warmup_requests(path, model_name, num_layers, units):
             writer.write(log.SerializeToString())
 
 
-def write_saved_model(model, words, path, tokenization=WORD_TOKENS):
+def write_saved_model(model, words, path, tokenization=WORD_TOKENS, cache=None):
     """Writes the serving SavedModel of `model` and `words` to `path`.
 
     Signatures: `serving_default`, `score`, `next_words`, `step`,
     `generate` (see `server.py` and `docs/serving.md` for their inputs),
-    reading text as `tokenization` does.
+    reading text as `tokenization` does, with the `NeuralCache` `cache`
+    (or none) for `use_cache=true`.
     """
-    server = LanguageModelServer(model, words, tokenization)
+    server = LanguageModelServer(model, words, tokenization, cache)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(server.word_table)
@@ -103,6 +116,14 @@ def write_saved_model(model, words, path, tokenization=WORD_TOKENS):
         )
     archive.write_out(path, verbose=False)
     return server
+
+
+def write_cache_settings(saved_model_dir, cache):
+    """Records `cache`'s settings in `assets.extra/neural_cache.json`."""
+    with open(
+        os.path.join(saved_model_dir, NEURAL_CACHE_FILE), "w", encoding="utf-8"
+    ) as handle:
+        json.dump(cache.get_config(), handle, indent=2)
 
 
 def next_version(model_dir):
@@ -121,8 +142,23 @@ def read_tokenization(saved_model_dir):
     return Tokenization.load(path)
 
 
+def read_neural_cache(saved_model_dir):
+    """The `NeuralCache` an export carries, or `None`."""
+    path = os.path.join(saved_model_dir, NEURAL_CACHE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return NeuralCache.from_config(json.load(handle))
+
+
 def export_for_serving(
-    model, words, export_root, name, version=None, tokenization=WORD_TOKENS
+    model,
+    words,
+    export_root,
+    name,
+    version=None,
+    tokenization=WORD_TOKENS,
+    cache=None,
 ):
     """Exports to `export_root/name/version/`, atomically, never overwriting.
 
@@ -140,6 +176,9 @@ def export_for_serving(
         version: Positive integer, or `None` for the next free version.
         tokenization: How the model reads text (words by default); the
             export records it in `assets.extra/tokenization.json`.
+        cache: Optional `NeuralCache`: what `use_cache=true` reads a
+            request's text with (`assets.extra/neural_cache.json`);
+            `None`: the export has no cache.
 
     Returns:
         The path of the new version folder.
@@ -171,14 +210,19 @@ def export_for_serving(
     try:
         with reported_write_failure(target, kept):
             try:
-                server = write_saved_model(model, words, staging, tokenization)
+                server = write_saved_model(
+                    model, words, staging, tokenization, cache
+                )
                 write_warmup_requests(
                     os.path.join(staging, WARMUP_FILE),
                     name,
                     server.num_layers,
                     server.units,
+                    use_cache=cache is not None,
                 )
                 tokenization.save(os.path.join(staging, TOKENIZATION_FILE))
+                if cache is not None:
+                    write_cache_settings(staging, cache)
             except tf.errors.OpError as error:
                 # TensorFlow's own file writes fail as OpErrors.
                 if error.error_code not in FAILED_WRITE_CODES:

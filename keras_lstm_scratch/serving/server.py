@@ -20,7 +20,8 @@ import keras
 import tensorflow as tf
 
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
-from keras_lstm_scratch.language_model import model_parts
+from keras_lstm_scratch.evaluation import neural_cache
+from keras_lstm_scratch.language_model import float32_copy, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
 MAX_GENERATED_TOKENS = 10000
@@ -40,10 +41,12 @@ SIGNATURES = {
     ],
     "score": [
         tf.TensorSpec([None], tf.string, name="sentences"),
+        tf.TensorSpec([], tf.bool, name="use_cache"),
     ],
     "next_words": [
         tf.TensorSpec([None], tf.string, name="prompts"),
         tf.TensorSpec([], tf.int32, name="k"),
+        tf.TensorSpec([], tf.bool, name="use_cache"),
     ],
     "step": [
         tf.TensorSpec([None], tf.int32, name="token_ids"),
@@ -57,6 +60,7 @@ SIGNATURES = {
         tf.TensorSpec([], tf.float32, name="temperature"),
         tf.TensorSpec([], tf.int32, name="top_k"),
         tf.TensorSpec([], tf.int64, name="seed"),
+        tf.TensorSpec([], tf.bool, name="use_cache"),
     ],
 }
 
@@ -70,17 +74,22 @@ class LanguageModelServer:
         words: The vocabulary, a token per id; must hold `<unk>`, `<eos>`.
         tokenization: The `Tokenization` the model was trained with
             (words by default).
+        cache: Optional `NeuralCache`, the settings with which `score`,
+            `next_words` and `generate` read a request's own text when
+            called with `use_cache=True` (docs/serving.md, "The neural
+            cache"). `None`: `use_cache=True` is an `InvalidArgument`.
 
     Example:
 
     >>> server = LanguageModelServer(model, vocabulary.words)
     >>> generate = server.function("generate")
-    >>> generate(tf.constant(["the market"]), 20, 1.0, 10, 0)["text"]
+    >>> generate(tf.constant(["the market"]), 20, 1.0, 10, 0, False)["text"]
     """
 
-    def __init__(self, model, words, tokenization=WORD_TOKENS):
+    def __init__(self, model, words, tokenization=WORD_TOKENS, cache=None):
         self.tokenizer = GraphTokenizer(words, tokenization)
         self.tokenization = tokenization
+        self.cache = cache
         model = float32_copy(model)
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
@@ -201,7 +210,7 @@ class LanguageModelServer:
         values = tf.cast(rows, tf.int32) * self.vocab_size
         return tf.maximum(CHUNK_LOG_PROBS // tf.maximum(values, 1), 1)
 
-    def run_chunks(self, dense, mask, step, totals):
+    def run_chunks(self, dense, mask, step, totals, length=None):
         """Runs `dense` (batch, time) through the LSTM in time chunks.
 
         Each chunk starts from the states the previous one ended with, so
@@ -209,12 +218,15 @@ class LanguageModelServer:
         chunk's activations exist at a time. `step(chunk_outputs, start,
         end, totals)` folds each chunk's top-layer outputs into `totals`.
 
+        `length`: time steps per chunk (default `chunk_length`).
+
         Returns:
             `(h, c, totals)`: the states after each row's last unmasked
             token and the folded totals.
         """
         rows = tf.shape(dense)[0]
-        length = self.chunk_length(rows)
+        if length is None:
+            length = self.chunk_length(rows)
         h, c = self.zero_states(rows)
 
         def body(start, h, c, totals):
@@ -245,6 +257,28 @@ class LanguageModelServer:
         )
         return self.projection(h[-1]), h, c
 
+    def run_cached_prompts(self, signature, prompts):
+        """`run_prompts`, and the cache of each prompt's own pairs."""
+        ids = self.tokenize(prompts, end_with_eos=False)
+        dense, mask, _ = self.dense_request(signature, ids)
+        rows = tf.shape(dense)[0]
+        # The pair of position t is (h_t, x_{t+1}): the prompt's last token
+        # has no pair yet.
+        next_ids = tf.concat([dense[:, 1:], tf.zeros([rows, 1], tf.int32)], 1)
+        has_next = tf.concat([mask[:, 1:], tf.zeros([rows, 1], tf.bool)], 1)
+
+        def remember(outputs, start, end, memory):
+            return neural_cache.advance_memory(
+                memory, outputs, next_ids[:, start:end], has_next[:, start:end]
+            )
+
+        memory = neural_cache.empty_memory(rows, self.cache.window, self.units)
+        h, c, memory = self.run_chunks(
+            dense, mask, remember, memory, length=self.cache_chunk_length(rows)
+        )
+        logits = self.cached_logits(self.projection(h[-1]), h[-1], memory)
+        return logits, h, c, memory
+
     # --- signatures -------------------------------------------------------
 
     def serving_default(self, token_ids):
@@ -268,7 +302,7 @@ class LanguageModelServer:
             logits, _, _ = self.run_sequence(token_ids)
         return {"log_probs": tf.nn.log_softmax(logits)}
 
-    def score(self, sentences):
+    def score(self, sentences, use_cache):
         """Sentences -> log-likelihood, token count, perplexity, words.
 
         Every token of the text (each line's tokens and its `<eos>`) is
@@ -280,24 +314,21 @@ class LanguageModelServer:
         whitespace-only string scores one token: an immediate `<eos>`.
         The text runs in time chunks that carry the LSTM states, so at
         most `CHUNK_LOG_PROBS` log-probabilities (or one per row and word,
-        if more) exist at a time, whatever the length.
+        if more) exist at a time, whatever the length. With `use_cache`,
+        each text is also read with the neural cache over its own earlier
+        tokens (never another text's).
         """
         ids = self.tokenize(sentences, end_with_eos=True)
         dense, mask, lengths = self.dense_request("score", ids[:, :-1])
         targets = ids[:, 1:].to_tensor(default_value=0)
-        weights = tf.cast(mask, tf.float32)
-
-        def add_chunk(outputs, start, end, log_likelihood):
-            log_probs = tf.nn.log_softmax(self.projection(outputs))
-            target_log_probs = tf.gather(
-                log_probs, targets[:, start:end], axis=2, batch_dims=2
+        with tf.control_dependencies(
+            self.check_cache("score", use_cache, tf.shape(dense)[0])
+        ):
+            log_likelihood = self.if_cache(
+                use_cache,
+                lambda: self.cached_log_likelihood(dense, mask, targets),
+                lambda: self.log_likelihood(dense, mask, targets),
             )
-            chunk = tf.reduce_sum(target_log_probs * weights[:, start:end], 1)
-            return log_likelihood + tf.cast(chunk, tf.float32)
-
-        _, _, log_likelihood = self.run_chunks(
-            dense, mask, add_chunk, tf.zeros([tf.shape(dense)[0]])
-        )
         token_count = tf.cast(lengths, tf.int32)
         mean_nll = -log_likelihood / tf.cast(token_count, tf.float32)
         word_count = self.tokenizer.count_words(targets, mask)
@@ -314,18 +345,142 @@ class LanguageModelServer:
             outputs["bits_per_char"] = mean_nll / math.log(2)
         return outputs
 
-    def next_words(self, prompts, k):
+    def log_likelihood(self, dense, mask, targets):
+        """Each row's summed log-probability of its `targets`."""
+        weights = tf.cast(mask, tf.float32)
+
+        def add_chunk(outputs, start, end, log_likelihood):
+            target_log_probs = self.target_log_probs(
+                outputs, targets[:, start:end]
+            )
+            chunk = tf.reduce_sum(target_log_probs * weights[:, start:end], 1)
+            return log_likelihood + tf.cast(chunk, tf.float32)
+
+        _, _, log_likelihood = self.run_chunks(
+            dense, mask, add_chunk, tf.zeros([tf.shape(dense)[0]])
+        )
+        return log_likelihood
+
+    def cached_log_likelihood(self, dense, mask, targets):
+        """`log_likelihood` with the neural cache over each row's own
+        earlier pairs `(h_i, x_{i+1})`, in chunks that carry the cache."""
+        weights = tf.cast(mask, tf.float32)
+        rows = tf.shape(dense)[0]
+
+        def add_chunk(outputs, start, end, totals):
+            log_likelihood, memory = totals
+            chunk_targets, chunk_mask = (
+                targets[:, start:end],
+                mask[:, start:end],
+            )
+            model_log_probs = self.target_log_probs(outputs, chunk_targets)
+            probs, has_pairs = neural_cache.target_cache_probs(
+                outputs,
+                tf.concat([memory[0], outputs], axis=1),
+                tf.concat([memory[1], chunk_targets], axis=1),
+                tf.concat([memory[2], chunk_mask], axis=1),
+                chunk_targets,
+                self.cache.theta,
+            )
+            mixed = neural_cache.mix_log_probs(
+                model_log_probs, probs, has_pairs, self.cache.interpolation
+            )
+            chunk = tf.reduce_sum(mixed * weights[:, start:end], 1)
+            memory = neural_cache.advance_memory(
+                memory, outputs, chunk_targets, chunk_mask
+            )
+            return log_likelihood + chunk, memory
+
+        memory = neural_cache.empty_memory(rows, self.cache.window, self.units)
+        _, _, (log_likelihood, _) = self.run_chunks(
+            dense,
+            mask,
+            add_chunk,
+            (tf.zeros([rows]), memory),
+            length=self.cache_chunk_length(rows),
+        )
+        return log_likelihood
+
+    def target_log_probs(self, outputs, targets):
+        """Log-probabilities `(batch, time)` of `targets` after `outputs`."""
+        log_probs = tf.nn.log_softmax(self.projection(outputs))
+        return tf.gather(log_probs, targets, axis=2, batch_dims=2)
+
+    # --- the neural cache ----------------------------------------------
+
+    def check_cache(self, signature, use_cache, rows):
+        """Refuses `use_cache` without cache settings, or a cache of more
+        than `MAX_LOG_PROBS` numbers (rows x window x units)."""
+        if self.cache is None:
+            return [
+                tf.debugging.assert_equal(
+                    use_cache,
+                    False,
+                    message=f"{signature}: this export has no neural cache "
+                    "settings; call with use_cache=false, or run python -m "
+                    "training.evaluate --run RUN and export the run again",
+                )
+            ]
+        size = self.cache.window * self.units
+        most = max(MAX_LOG_PROBS // size, 1)
+        cached_rows = tf.where(use_cache, tf.cast(rows, tf.int64), 0)
+        return [
+            tf.debugging.assert_less_equal(
+                cached_rows,
+                tf.constant(most, tf.int64),
+                message=f"{signature}: at most {most} texts per request with "
+                f"use_cache (a cache of {self.cache.window} x {self.units} "
+                "numbers each); split the request",
+            )
+        ]
+
+    def if_cache(self, use_cache, cached, static):
+        """`cached()` when `use_cache` (and the export has a cache), else
+        `static()`."""
+        if self.cache is None:
+            return static()
+        return tf.cond(use_cache, cached, static)
+
+    def cache_chunk_length(self, rows):
+        """Time steps per chunk with the cache: at most the window, and
+        `CHUNK_LOG_PROBS` numbers of logits and cache scores together."""
+        window = self.cache.window
+        values = tf.cast(rows, tf.int32) * (self.vocab_size + 2 * window)
+        length = CHUNK_LOG_PROBS // tf.maximum(values, 1)
+        return tf.clip_by_value(length, 1, window)
+
+    def cached_logits(self, logits, query, memory):
+        """Logits of `(1 - lambda) p_model + lambda p_cache` for one query
+        per row (`p_model` alone where the cache is still empty)."""
+        probs, has_pairs = neural_cache.cache_distribution(
+            query, *memory, self.cache.theta, self.vocab_size
+        )
+        interpolation = self.cache.interpolation
+        mixed = tf.math.log(
+            (1 - interpolation) * tf.nn.softmax(logits) + interpolation * probs
+        )
+        return tf.where(has_pairs[:, None], mixed, logits)
+
+    def next_words(self, prompts, k, use_cache):
         """Prompts -> the `k` most likely next words and probabilities.
 
         `k` larger than the vocabulary returns the whole vocabulary; `k`
-        below 1 is an `InvalidArgument` error.
+        below 1 is an `InvalidArgument` error. With `use_cache`, the
+        probabilities mix in the neural cache over the prompt's own text.
         """
         k = tf.minimum(k, self.vocab_size)
-        check = tf.debugging.assert_positive(
-            k, message="next_words: k must be at least 1"
-        )
-        with tf.control_dependencies([check]):
-            logits, _, _ = self.run_prompts("next_words", prompts)
+        checks = [
+            tf.debugging.assert_positive(
+                k, message="next_words: k must be at least 1"
+            ),
+            *self.check_cache("next_words", use_cache, tf.size(prompts)),
+        ]
+        with tf.control_dependencies(checks):
+            logits = self.if_cache(
+                use_cache,
+                lambda: self.run_cached_prompts("next_words", prompts)[0],
+                lambda: self.run_prompts("next_words", prompts)[0],
+            )
             top = tf.math.top_k(tf.nn.softmax(logits), k=k)
         return {
             "words": tf.gather(self.words, top.indices),
@@ -356,7 +511,9 @@ class LanguageModelServer:
             logits, new_h, new_c = self.run_step(token_ids, h, c)
         return {"log_probs": tf.nn.log_softmax(logits), "h": new_h, "c": new_c}
 
-    def generate(self, prompts, max_tokens, temperature, top_k, seed):
+    def generate(
+        self, prompts, max_tokens, temperature, top_k, seed, use_cache
+    ):
         """Samples up to `max_tokens` words after each prompt, in-graph.
 
         `temperature <= 0` picks the most likely word (greedy); `top_k <= 0`
@@ -365,17 +522,40 @@ class LanguageModelServer:
         `seed` gives the same text. `<eos>` is written as a line break;
         words are joined with spaces, characters with nothing between. A
         `temperature` that is NaN or infinite is an `InvalidArgument`.
+        With `use_cache`, every next word is drawn from the model mixed
+        with the neural cache over the prompt and the text generated so
+        far.
         """
         max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
         top_k = tf.minimum(top_k, self.vocab_size)
-        check = tf.debugging.assert_equal(
-            tf.math.is_finite(temperature),
-            True,
-            message="generate: temperature must be a finite number (> 0 "
-            "samples, <= 0 picks the most likely token)",
-        )
-        with tf.control_dependencies([check]):
-            logits, h, c = self.run_prompts("generate", prompts)
+        checks = [
+            tf.debugging.assert_equal(
+                tf.math.is_finite(temperature),
+                True,
+                message="generate: temperature must be a finite number (> 0 "
+                "samples, <= 0 picks the most likely token)",
+            ),
+            *self.check_cache("generate", use_cache, tf.size(prompts)),
+        ]
+        sampling = (max_tokens, temperature, top_k, seed)
+        with tf.control_dependencies(checks):
+            token_ids = self.if_cache(
+                use_cache,
+                lambda: self.sample(
+                    *self.run_cached_prompts("generate", prompts), *sampling
+                ),
+                lambda: self.sample(
+                    *self.run_prompts("generate", prompts), (), *sampling
+                ),
+            )
+        text = self.tokenizer.detokenize(token_ids)
+        return {"text": text, "token_ids": token_ids}
+
+    def sample(
+        self, logits, h, c, memory, max_tokens, temperature, top_k, seed
+    ):
+        """The sampling loop of `generate` from the prompts' last logits and
+        states; `memory` is the prompts' cache, or `()` without one."""
         batch = tf.shape(logits)[0]
 
         def choose(logits, index):
@@ -395,44 +575,34 @@ class LanguageModelServer:
             )[:, 0]
             return tf.where(temperature > 0, sampled, greedy)
 
-        def body(index, logits, h, c, token_ids):
+        def body(index, logits, h, c, token_ids, memory):
             token = choose(logits, index)
             token_ids = tf.concat([token_ids, token[:, None]], axis=1)
+            query = h[-1]  # the top layer's h that predicted `token`
             logits, h, c = self.run_step(token, h, c)
-            return index + 1, logits, h, c, token_ids
+            if memory:
+                memory = neural_cache.advance_memory(
+                    memory,
+                    query[:, None],
+                    token[:, None],
+                    tf.ones([batch, 1], tf.bool),
+                )
+                logits = self.cached_logits(logits, h[-1], memory)
+            return index + 1, logits, h, c, token_ids, memory
 
-        start = (tf.constant(0), logits, h, c, tf.zeros([batch, 0], tf.int32))
-        _, _, _, _, token_ids = tf.while_loop(
+        token_ids = tf.zeros([batch, 0], tf.int32)
+        start = (tf.constant(0), logits, h, c, token_ids, memory)
+        invariants = (
+            tf.TensorShape([]),
+            logits.shape,
+            h.shape,
+            c.shape,
+            tf.TensorShape([None, None]),
+            tf.nest.map_structure(lambda part: part.shape, memory),
+        )
+        return tf.while_loop(
             lambda index, *_: index < max_tokens,
             body,
             start,
-            shape_invariants=(
-                tf.TensorShape([]),
-                logits.shape,
-                h.shape,
-                c.shape,
-                tf.TensorShape([None, None]),
-            ),
-        )
-        text = self.tokenizer.detokenize(token_ids)
-        return {"text": text, "token_ids": token_ids}
-
-
-def float32_copy(model):
-    """`model` itself when it computes in float32, else a float32 copy.
-
-    A model trained under `mixed_bfloat16` keeps float32 weights but
-    computes in bfloat16; serving runs its cells with float32 states, so
-    it gets the same weights in float32 layers.
-    """
-    if all(layer.compute_dtype == "float32" for layer in model.layers):
-        return model
-
-    def float32_layer(layer):
-        return layer.__class__.from_config(
-            {**layer.get_config(), "dtype": "float32"}
-        )
-
-    copy = keras.models.clone_model(model, clone_function=float32_layer)
-    copy.set_weights(model.get_weights())
-    return copy
+            shape_invariants=invariants,
+        )[4]
