@@ -228,6 +228,29 @@ def test_export_of_a_missing_run(tmp_path):
     assert_one_error_line(completed, missing, "best.keras not found")
 
 
+def test_evaluate_a_missing_run(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    completed = run_tool("training.evaluate", "--run", missing)
+    assert_one_error_line(completed, missing, "best.keras not found")
+
+
+def test_evaluate_with_a_bad_segment_length(tmp_path):
+    completed = run_tool(
+        "training.evaluate", "--run", str(tmp_path), "--segment-length", "0"
+    )
+    assert_one_error_line(completed, "--segment-length 0", "positive")
+
+
+def test_generate_with_the_cache_from_a_run_not_evaluated(corpus, tmp_path):
+    directory, _ = corpus
+    trained = train_on(directory, tmp_path / "run", "--verbose", "0")
+    assert trained.returncode == 0, trained.stderr
+    completed = run_tool(
+        "training.generate", "--run", str(tmp_path / "run"), "--cache"
+    )
+    assert_one_error_line(completed, "--cache", "training.evaluate")
+
+
 def test_a_run_starts_quietly(corpus, tmp_path):
     directory, _ = corpus
     completed = train_on(directory, tmp_path / "run", "--verbose", "0")

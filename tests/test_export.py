@@ -586,12 +586,14 @@ def test_a_request_above_the_limits_is_refused_naming_them(
 
 def serving_requests():
     """One request per signature, `generate` with a fixed seed."""
-    zeros = tf.zeros((1, 2, 32))
+    zeros, off = tf.zeros((1, 2, 32)), tf.constant(False)
     return {
         "serving_default": dict(token_ids=tf.constant(TOKEN_IDS)),
-        "score": dict(sentences=tf.constant(SENTENCES)),
+        "score": dict(sentences=tf.constant(SENTENCES), use_cache=off),
         "next_words": dict(
-            prompts=tf.constant(["the stock", ""]), k=tf.constant(5)
+            prompts=tf.constant(["the stock", ""]),
+            k=tf.constant(5),
+            use_cache=off,
         ),
         "step": dict(token_ids=tf.constant([1, 2]), h=zeros, c=zeros),
         "generate": dict(
@@ -600,6 +602,7 @@ def serving_requests():
             temperature=tf.constant(1.0),
             top_k=tf.constant(20),
             seed=tf.constant(7, tf.int64),
+            use_cache=off,
         ),
     }
 
