@@ -1,5 +1,6 @@
 """Argument checks shared by the package's layers and builders."""
 
+import math
 import numbers
 
 
@@ -51,6 +52,32 @@ def check_rate(name, value):
     if not 0.0 <= value < 1.0:
         raise ValueError(
             f"`{name}` must be in [0, 1); received {name}={value}."
+        )
+    return float(value)
+
+
+def check_non_negative(name, value):
+    """Returns `value` if it is a finite real number >= 0, else raises.
+
+    Args:
+        name: Argument name, quoted in the error.
+        value: The value received.
+
+    Returns:
+        `value` as a Python `float`.
+
+    Raises:
+        TypeError: if `value` is not a real number.
+        ValueError: if `value` is negative, NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"`{name}` must be a finite number >= 0; received {value!r} "
+            f"of type {type(value).__name__}."
+        )
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(
+            f"`{name}` must be a finite number >= 0; received {name}={value}."
         )
     return float(value)
 

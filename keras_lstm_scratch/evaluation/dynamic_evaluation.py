@@ -25,7 +25,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm_scratch.argument_checks import check_positive_int
+from keras_lstm_scratch.argument_checks import (
+    check_non_negative,
+    check_positive_int,
+)
 from keras_lstm_scratch.evaluation.stream_model import (
     StreamModel,
     StreamScores,
@@ -82,12 +85,6 @@ class DynamicEvaluation:
         self.segment_length = check_positive_int(
             "segment_length", segment_length
         )
-        for name, value in (("learning_rate", learning_rate), ("decay", decay)):
-            if not np.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"{name} must be a finite number >= 0; received "
-                    f"{name}={value!r}."
-                )
         if method not in METHODS:
             raise ValueError(
                 f"method must be one of {METHODS}; received method={method!r}."
@@ -96,8 +93,8 @@ class DynamicEvaluation:
             raise ValueError(
                 f"epsilon must be > 0; received epsilon={epsilon!r}."
             )
-        self.learning_rate = float(learning_rate)
-        self.decay = float(decay)
+        self.learning_rate = check_non_negative("learning_rate", learning_rate)
+        self.decay = check_non_negative("decay", decay)
         self.method = method
         self.epsilon = float(epsilon)
 

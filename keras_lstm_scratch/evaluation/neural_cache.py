@@ -26,7 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm_scratch.argument_checks import check_positive_int
+from keras_lstm_scratch.argument_checks import (
+    check_non_negative,
+    check_positive_int,
+    check_rate,
+)
 
 # Queries per chunk of a stream pass: the scores of a chunk are
 # `(streams, CACHE_CHUNK, window + CACHE_CHUNK)` floats.
@@ -201,17 +205,8 @@ class NeuralCache:
 
     def __init__(self, window=500, theta=0.5, interpolation=0.1):
         self.window = check_positive_int("window", window)
-        if not np.isfinite(theta) or theta < 0:
-            raise ValueError(
-                f"theta must be a finite number >= 0; received theta={theta!r}."
-            )
-        if not 0 <= interpolation < 1:
-            raise ValueError(
-                "interpolation (lambda) must be in [0, 1); received "
-                f"interpolation={interpolation!r}."
-            )
-        self.theta = float(theta)
-        self.interpolation = float(interpolation)
+        self.theta = check_non_negative("theta", theta)
+        self.interpolation = check_rate("interpolation", interpolation)
 
     def get_config(self):
         return {

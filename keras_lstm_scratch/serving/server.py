@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.evaluation import neural_cache
+from keras_lstm_scratch.evaluation.stream_model import target_log_probs
 from keras_lstm_scratch.language_model import float32_copy, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
@@ -403,8 +404,7 @@ class LanguageModelServer:
 
     def target_log_probs(self, outputs, targets):
         """Log-probabilities `(batch, time)` of `targets` after `outputs`."""
-        log_probs = tf.nn.log_softmax(self.projection(outputs))
-        return tf.gather(log_probs, targets, axis=2, batch_dims=2)
+        return target_log_probs(self.projection(outputs), targets)
 
     # --- the neural cache ----------------------------------------------
 
