@@ -80,6 +80,20 @@ def test_vocabulary_round_trips_through_json(tmp_path):
         Vocabulary(["<eos>", "a"])
 
 
+def test_a_cap_the_words_fit_under_keeps_their_order():
+    tokens = "b a c a c c <eos>".split()
+    uncapped = Vocabulary.from_tokens(tokens)
+    assert uncapped.words == ["<unk>", "<eos>", "b", "a", "c"]
+    assert Vocabulary.from_tokens(tokens, max_size=5).words == uncapped.words
+    # A cap that drops words keeps the most frequent.
+    assert Vocabulary.from_tokens(tokens, max_size=4).words == [
+        "<unk>",
+        "<eos>",
+        "c",
+        "a",
+    ]
+
+
 # --- Penn Treebank ---------------------------------------------------------
 
 
@@ -196,7 +210,10 @@ def test_tfds_builder_gives_the_same_token_streams(
         ours = ptb_corpus.vocabulary.decode(ptb_corpus.split(split))
         theirs = corpus.vocabulary.decode(corpus.split(split))
         assert ours == theirs
-    assert len(corpus.vocabulary) == 10000
+        np.testing.assert_array_equal(
+            corpus.split(split), ptb_corpus.split(split)
+        )
+    assert corpus.vocabulary.words == ptb_corpus.vocabulary.words
 
 
 @pytest.mark.slow

@@ -51,14 +51,17 @@ class Vocabulary:
         Args:
             tokens: Iterable of words (with `<eos>` markers).
             max_size: Optional cap on the vocabulary size, specials
-                included. The most frequent words are kept (ties in order of
-                first appearance); the rest become `<unk>`.
+                included. When the words do not fit, the most frequent are
+                kept (ties in order of first appearance); the rest become
+                `<unk>`. A cap they fit under changes nothing, so the same
+                text gives the same ids with or without one.
             by_frequency: Order the words by frequency even when not capped
                 (a character vocabulary is).
 
         Returns:
             A `Vocabulary`: `<unk>`, `<eos>`, then words by frequency when
-            capped or `by_frequency`, else in order of first appearance.
+            the cap drops some or `by_frequency`, else in order of first
+            appearance.
         """
         counts = collections.Counter(tokens)
         specials = [UNKNOWN, END_OF_SENTENCE]
@@ -70,9 +73,10 @@ class Vocabulary:
                     f"max_size must leave room for at least one word besides "
                     f"{specials}; received max_size={max_size}."
                 )
-            words = sorted(words, key=lambda w: -counts[w])
-            words = words[: max_size - len(specials)]
-        elif by_frequency:
+            room = max_size - len(specials)
+            if len(words) > room:
+                words = sorted(words, key=lambda w: -counts[w])[:room]
+        if by_frequency:
             words = sorted(words, key=lambda w: -counts[w])
         return cls(specials + words)
 
