@@ -2,44 +2,48 @@
 
 The layers read like the book's chapter 6: `LSTMCell` (one step) ->
 `TimeLSTM` (the loop over time) -> `build_language_model` (the model).
-`keras_lstm_scratch.data` makes the corpus and its windows,
-`keras_lstm_scratch.serving` serves and exports a trained model, and
-`keras_lstm_scratch.inspection` looks inside it.
+The folders are grouped as Keras groups its own: `layers`, `losses`,
+`metrics`, `optimizers`, `callbacks`; `data` makes the corpus and its
+windows, `evaluation` scores a trained model (and adapts it to the text
+as it reads), `serving` serves and exports it, and `inspection` looks
+inside it. Every public name is importable from here.
 """
 
-from keras_lstm_scratch.activation_regularization import (
-    ActivationRegularization,
+from keras_lstm_scratch.callbacks import (
+    NonMonotoneAveraging,
+    PerplexityCallback,
+    ResetStatesCallback,
 )
-from keras_lstm_scratch.cross_entropy import (
+from keras_lstm_scratch.distribution import make_strategy
+from keras_lstm_scratch.evaluation.token_nll import (
+    TokenNLLEvaluator,
+    evaluate_token_nll,
+)
+from keras_lstm_scratch.language_model import (
+    build_language_model,
+    model_parts,
+    reset_rnn_states,
+)
+from keras_lstm_scratch.layers import (
+    ActivationRegularization,
+    LSTMCell,
+    OutputProjection,
+    TiedEmbedding,
+    TimeLSTM,
+    WordDropout,
+    project_with_bias,
+)
+from keras_lstm_scratch.losses import (
     SparseSoftmaxCrossEntropy,
     sparse_softmax_cross_entropy,
 )
-from keras_lstm_scratch.distribution import make_strategy
-from keras_lstm_scratch.global_batch_clipping import (
+from keras_lstm_scratch.metrics import Perplexity
+from keras_lstm_scratch.optimizers import (
+    AveragedSGD,
     ClippedSGD,
     GlobalBatchClippedAdam,
     GlobalBatchClippedSGD,
 )
-from keras_lstm_scratch.language_model import build_language_model, model_parts
-from keras_lstm_scratch.lstm_cell import LSTMCell
-from keras_lstm_scratch.output_projection import (
-    OutputProjection,
-    project_with_bias,
-)
-from keras_lstm_scratch.perplexity import (
-    Perplexity,
-    PerplexityCallback,
-    TokenNLLEvaluator,
-    evaluate_token_nll,
-)
-from keras_lstm_scratch.state_reset import ResetStatesCallback, reset_rnn_states
-from keras_lstm_scratch.tied_embedding import TiedEmbedding
-from keras_lstm_scratch.time_lstm import TimeLSTM
-from keras_lstm_scratch.weight_averaging import (
-    AveragedSGD,
-    NonMonotoneAveraging,
-)
-from keras_lstm_scratch.word_dropout import WordDropout
 
 __version__ = "0.2.0"
 

@@ -3,6 +3,8 @@
 import math
 import numbers
 
+import keras
+
 
 def check_positive_int(name, value):
     """Returns `value` if it is a positive integer, else raises.
@@ -84,7 +86,7 @@ def check_non_negative(name, value):
 
 def check_float_inputs(layer_name, inputs):
     """Raises `TypeError` unless `inputs` has a floating-point dtype."""
-    if "float" not in str(inputs.dtype):
+    if not keras.backend.is_float_dtype(inputs.dtype):
         raise TypeError(
             f"{layer_name} expects floating-point inputs; received dtype "
             f"{inputs.dtype}. Embed integer token ids first (e.g. with "

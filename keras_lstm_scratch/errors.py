@@ -7,9 +7,6 @@ print it as one line, `error: ...`, with exit status 2; any other
 exception is a bug and keeps its traceback.
 """
 
-import contextlib
-import os
-
 
 class InputError(Exception):
     """A file, folder or value given by the user that cannot be used.
@@ -34,22 +31,6 @@ class OutputWriteError(InputError, OSError):
     """An output that cannot be written: a full disk, a read-only file
     system, a folder without write permission.
 
-    The message names the file, the system's reason and what was kept.
+    The message names the file, the system's reason and what was kept
+    (`staged_write.reported_write_failure` writes it).
     """
-
-
-@contextlib.contextmanager
-def reported_write_failure(path, kept):
-    """Turns an `OSError` while writing `path` into an `OutputWriteError`.
-
-    Args:
-        path: The file or folder being written.
-        kept: A sentence saying what is left as it was and what to do.
-    """
-    try:
-        yield
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise OutputWriteError(
-            f"cannot write {os.fspath(path)}: {reason}. {kept}"
-        ) from error

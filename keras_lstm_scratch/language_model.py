@@ -4,16 +4,18 @@
 model apart again into its embedding, RNN layers and output projection.
 """
 
+import typing
+
 import keras
 
-from keras_lstm_scratch.activation_regularization import (
+from keras_lstm_scratch.argument_checks import check_positive_int, check_rate
+from keras_lstm_scratch.layers.activation_regularization import (
     ActivationRegularization,
 )
-from keras_lstm_scratch.argument_checks import check_positive_int, check_rate
-from keras_lstm_scratch.output_projection import OutputProjection
-from keras_lstm_scratch.tied_embedding import TiedEmbedding
-from keras_lstm_scratch.time_lstm import TimeLSTM
-from keras_lstm_scratch.word_dropout import WordDropout
+from keras_lstm_scratch.layers.output_projection import OutputProjection
+from keras_lstm_scratch.layers.tied_embedding import TiedEmbedding
+from keras_lstm_scratch.layers.time_lstm import TimeLSTM
+from keras_lstm_scratch.layers.word_dropout import WordDropout
 
 RNN_CELLS = ("lstm", "keras_lstm", "simple_rnn")
 
@@ -128,90 +130,37 @@ def build_language_model(
     embedding_dim = check_positive_int("embedding_dim", embedding_dim)
     hidden_units = check_positive_int("hidden_units", hidden_units)
     num_layers = check_positive_int("num_layers", num_layers)
-    dropout = check_rate("dropout", dropout)
-    input_rate = dropout if input_dropout is None else input_dropout
-    input_rate = check_rate("input_dropout", input_rate)
-    output_rate = dropout if output_dropout is None else output_dropout
-    output_rate = check_rate("output_dropout", output_rate)
-    word_dropout = check_rate("word_dropout", word_dropout)
-    weight_dropout = check_rate("weight_dropout", weight_dropout)
-    if weight_dropout > 0 and rnn_cell != "lstm":
-        raise ValueError(
-            f"weight_dropout={weight_dropout} drops TimeLSTM's recurrent "
-            f"weights; rnn_cell={rnn_cell!r} has no weight drop. Use "
-            "rnn_cell='lstm' or weight_dropout=0."
-        )
-    if rnn_cell not in RNN_CELLS:
-        raise ValueError(
-            f"rnn_cell must be one of {RNN_CELLS}; received "
-            f"rnn_cell={rnn_cell!r}."
-        )
+    rates = DropoutRates.checked(
+        dropout, input_dropout, output_dropout, word_dropout, weight_dropout
+    )
     if seq_len is not None:
         seq_len = check_positive_int("seq_len", seq_len)
     if batch_size is not None:
         batch_size = check_positive_int("batch_size", batch_size)
-    if stateful and batch_size is None:
-        raise ValueError(
-            "stateful=True carries states from one batch to the next, so "
-            "the batch size must be fixed; received batch_size=None. Pass "
-            "batch_size=N (the number of parallel token streams)."
-        )
-    if tie_weights and embedding_dim != hidden_units:
-        raise ValueError(
-            "tie_weights=True uses the embedding matrix as the output "
-            "projection, so the last LSTM layer's size must equal the "
-            f"embedding size; received embedding_dim={embedding_dim} and "
-            f"hidden_units={hidden_units}. Set both to the same value, or "
-            "pass tie_weights=False."
-        )
+    check_model_options(
+        rnn_cell, rates, stateful, batch_size, tie_weights,
+        embedding_dim, hidden_units,
+    )  # fmt: skip
 
     token_ids = keras.Input(
         shape=(seq_len,), batch_size=batch_size, dtype="int32", name="token_ids"
     )
-    if tie_weights:
-        embedding = TiedEmbedding(
-            vocab_size,
-            embedding_dim,
-            embeddings_initializer=embeddings_initializer,
-            name="tied_embedding",
-        )
-    else:
-        embedding = keras.layers.Embedding(
-            vocab_size,
-            embedding_dim,
-            embeddings_initializer=embeddings_initializer,
-            name="embedding",
-        )
-
-    def dropout_layer(rate, name):
-        if locked_dropout:  # one mask per sequence and feature, all steps
-            return keras.layers.SpatialDropout1D(rate, name=name)
-        return keras.layers.Dropout(rate, name=name)
-
-    x = embedding(token_ids)  # (batch, time, embedding_dim)
-    if word_dropout > 0:
-        x = WordDropout(vocab_size, word_dropout, name="word_dropout")(
-            [token_ids, x]
-        )
-    if input_rate > 0:
-        x = dropout_layer(input_rate, "embedding_dropout")(x)
-    for layer_index in range(1, num_layers + 1):
-        rnn = recurrent_layer(
-            rnn_cell,
-            hidden_units,
-            layer_index,
-            kernel_initializer=kernel_initializer,
-            recurrent_initializer=recurrent_initializer,
-            unit_forget_bias=unit_forget_bias,
-            stateful=stateful,
-            weight_dropout=weight_dropout,
-            seed=seed,
-        )
-        x = rnn(x)  # (batch, time, hidden_units)
-        hidden = x
-        rate = output_rate if layer_index == num_layers else dropout
-        if rate > 0:
-            x = dropout_layer(rate, f"dropout_{layer_index}")(x)
+    embedding = make_embedding(
+        vocab_size, embedding_dim, tie_weights, embeddings_initializer
+    )
+    x = embedded_inputs(token_ids, embedding, vocab_size, rates, locked_dropout)
+    layer_options = dict(
+        kernel_initializer=kernel_initializer,
+        recurrent_initializer=recurrent_initializer,
+        unit_forget_bias=unit_forget_bias,
+        stateful=stateful,
+        weight_dropout=rates.weight,
+        seed=seed,
+    )
+    hidden, x = recurrent_stack(
+        x, rnn_cell, hidden_units, num_layers, rates, locked_dropout,
+        layer_options,
+    )  # fmt: skip
     if activation_regularization or temporal_activation_regularization:
         x = ActivationRegularization(
             activation_regularization,
@@ -223,6 +172,115 @@ def build_language_model(
     else:
         logits = OutputProjection(vocab_size, name="output_projection")(x)
     return keras.Model(token_ids, logits, name=name)
+
+
+class DropoutRates(typing.NamedTuple):
+    """The dropout rates of `build_language_model`, each checked."""
+
+    between: float  # after every LSTM layer but the last
+    input: float  # after the embedding
+    output: float  # after the last LSTM layer
+    word: float  # `WordDropout`
+    weight: float  # weight drop on the recurrent kernels
+
+    @classmethod
+    def checked(cls, dropout, input_dropout, output_dropout, word, weight):
+        dropout = check_rate("dropout", dropout)
+        input_rate = dropout if input_dropout is None else input_dropout
+        output_rate = dropout if output_dropout is None else output_dropout
+        return cls(
+            between=dropout,
+            input=check_rate("input_dropout", input_rate),
+            output=check_rate("output_dropout", output_rate),
+            word=check_rate("word_dropout", word),
+            weight=check_rate("weight_dropout", weight),
+        )
+
+
+def check_model_options(
+    rnn_cell, rates, stateful, batch_size, tie_weights, embedding_dim, units
+):
+    """Raises `ValueError` for options of `build_language_model` that clash."""
+    if rates.weight > 0 and rnn_cell != "lstm":
+        raise ValueError(
+            f"weight_dropout={rates.weight} drops TimeLSTM's recurrent "
+            f"weights; rnn_cell={rnn_cell!r} has no weight drop. Use "
+            "rnn_cell='lstm' or weight_dropout=0."
+        )
+    if rnn_cell not in RNN_CELLS:
+        raise ValueError(
+            f"rnn_cell must be one of {RNN_CELLS}; received "
+            f"rnn_cell={rnn_cell!r}."
+        )
+    if stateful and batch_size is None:
+        raise ValueError(
+            "stateful=True carries states from one batch to the next, so "
+            "the batch size must be fixed; received batch_size=None. Pass "
+            "batch_size=N (the number of parallel token streams)."
+        )
+    if tie_weights and embedding_dim != units:
+        raise ValueError(
+            "tie_weights=True uses the embedding matrix as the output "
+            "projection, so the last LSTM layer's size must equal the "
+            f"embedding size; received embedding_dim={embedding_dim} and "
+            f"hidden_units={units}. Set both to the same value, or "
+            "pass tie_weights=False."
+        )
+
+
+def make_embedding(vocab_size, embedding_dim, tie_weights, initializer):
+    """The input embedding: a `TiedEmbedding` when it is also the output."""
+    if tie_weights:
+        return TiedEmbedding(
+            vocab_size,
+            embedding_dim,
+            embeddings_initializer=initializer,
+            name="tied_embedding",
+        )
+    return keras.layers.Embedding(
+        vocab_size,
+        embedding_dim,
+        embeddings_initializer=initializer,
+        name="embedding",
+    )
+
+
+def embedded_inputs(token_ids, embedding, vocab_size, rates, locked_dropout):
+    """The embedding of `token_ids` after word dropout and input dropout."""
+    x = embedding(token_ids)  # (batch, time, embedding_dim)
+    if rates.word > 0:
+        x = WordDropout(vocab_size, rates.word, name="word_dropout")(
+            [token_ids, x]
+        )
+    if rates.input > 0:
+        x = dropout_layer(rates.input, "embedding_dropout", locked_dropout)(x)
+    return x
+
+
+def dropout_layer(rate, name, locked):
+    """Dropout; `locked`: one mask per sequence and feature, all steps."""
+    if locked:
+        return keras.layers.SpatialDropout1D(rate, name=name)
+    return keras.layers.Dropout(rate, name=name)
+
+
+def recurrent_stack(
+    x, rnn_cell, units, num_layers, rates, locked_dropout, layer_options
+):
+    """The LSTM layers with dropout after each.
+
+    Returns:
+        `(hidden, x)`: the last layer's outputs before and after its dropout.
+    """
+    for layer_index in range(1, num_layers + 1):
+        rnn = recurrent_layer(rnn_cell, units, layer_index, **layer_options)
+        x = rnn(x)  # (batch, time, hidden_units)
+        hidden = x
+        last = layer_index == num_layers
+        rate = rates.output if last else rates.between
+        if rate > 0:
+            x = dropout_layer(rate, f"dropout_{layer_index}", locked_dropout)(x)
+    return hidden, x
 
 
 def model_parts(model):
@@ -305,6 +363,30 @@ def recurrent_layer(
         name=f"lstm_{layer_index}",
         **common,
     )
+
+
+def reset_rnn_states(model):
+    """Sets the carried `h`, `c` states of every stateful RNN layer to zero.
+
+    Args:
+        model: A `keras.Model` (or layer); nested models are searched too.
+
+    Returns:
+        The number of stateful RNN layers that were reset.
+    """
+    count = 0
+    for layer in _walk_layers(model):
+        if isinstance(layer, keras.layers.RNN) and layer.stateful:
+            layer.reset_state()
+            count += 1
+    return count
+
+
+def _walk_layers(layer):
+    yield layer
+    for sublayer in getattr(layer, "layers", []):
+        if sublayer is not layer:
+            yield from _walk_layers(sublayer)
 
 
 def float32_copy(model):

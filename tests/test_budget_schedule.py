@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from training.learning_rate import BudgetLinearDecay
+from training.time_budget import BudgetLinearDecay
 
 
 class FakeClock:

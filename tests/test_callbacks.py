@@ -6,10 +6,10 @@ import pytest
 from training.callbacks import (
     DivergenceGuard,
     EpochLine,
-    TimeBudget,
     TrainingDivergedError,
 )
 from training.learning_rate import EpochLearningRateDecay
+from training.time_budget import TimeBudget
 
 
 def model_with_rate(rate):

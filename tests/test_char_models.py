@@ -19,7 +19,7 @@ import tensorflow as tf
 from keras_lstm_scratch import build_language_model
 from keras_lstm_scratch.data import Tokenization
 from tests.fresh_process import run_tensorflow_only
-from tests.test_train import small_config
+from tests.helpers import small_config
 from training import export as export_cli
 from training import generate as generate_cli
 from training.run import run

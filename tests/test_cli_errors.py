@@ -12,36 +12,12 @@ import sys
 
 import pytest
 
+from tests.helpers import REPO_ROOT, assert_one_error_line, run_tool
 from tests.small_corpus import write_small_corpus
 from training.config import resolve_config
 from training.run_directory import save_config
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 pytestmark = pytest.mark.slow
-
-
-def run_tool(*arguments):
-    environment = dict(os.environ)
-    environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    return subprocess.run(
-        [sys.executable, "-m", *arguments],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def assert_one_error_line(completed, *fragments):
-    assert completed.returncode == 2, completed.stdout + completed.stderr
-    lines = completed.stderr.splitlines()
-    assert len(lines) == 1, completed.stderr
-    assert lines[0].startswith("error: ")
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def train_tiny(*arguments):

@@ -20,8 +20,7 @@ from keras_lstm_scratch.data import (
     read_tokens,
 )
 from keras_lstm_scratch.data import ptb as ptb_module
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO_ROOT
 
 
 def write(path, text, mode="w"):
@@ -198,7 +197,7 @@ def test_tfds_builder_gives_the_same_token_streams(
 ):
     import tensorflow_datasets as tfds
 
-    import keras_lstm_scratch.data.tfds_ptb  # noqa: F401 (registers it)
+    import keras_lstm_scratch.data.tfds  # noqa: F401 (registers it)
 
     builder = tfds.builder("ptb_mikolov", data_dir=str(tmp_path))
     builder.download_and_prepare(

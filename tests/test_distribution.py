@@ -16,11 +16,10 @@ import time
 import numpy as np
 import pytest
 
-from tests.test_train import read_history, train_command
+from tests.helpers import REPO_ROOT, read_history, train_command
 from training.run_directory import RunDirectory
 
 WORKER_TEMP = "keras-lstm-scratch-worker-*"  # non-chief write directories
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Runs N training steps on one device and under MirroredStrategy on two
 # logical CPUs, from the same weights on the same global batches; prints

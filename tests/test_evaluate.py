@@ -12,7 +12,7 @@ import pytest
 from keras_lstm_scratch.evaluation import StreamModel, score_stream
 from keras_lstm_scratch.serving import read_neural_cache
 from tests.fresh_process import run_tensorflow_only
-from tests.test_train import small_config
+from tests.helpers import small_config
 from training import evaluate as evaluate_module
 from training.data import load_corpus
 from training.evaluate import SEARCH, evaluate_run

@@ -21,7 +21,7 @@ from keras_lstm_scratch.serving import (
 from keras_lstm_scratch.serving import saved_model as export_module
 from keras_lstm_scratch.serving import server as server_module
 from tests.fresh_process import run_tensorflow_only
-from tests.test_train import small_config
+from tests.helpers import small_config
 from training import export as export_cli
 from training import generate as generate_cli
 from training.run import run

@@ -17,8 +17,12 @@ import sys
 import keras
 import pytest
 
-from tests.test_cli_errors import assert_one_error_line, run_tool
-from tests.test_train import small_config, train_command
+from tests.helpers import (
+    assert_one_error_line,
+    run_tool,
+    small_config,
+    train_command,
+)
 from training.run import run
 from training.run_directory import RunDirectory
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.test_train import small_config
+from tests.helpers import small_config
 from training import inspect_model
 from training.run import run
 

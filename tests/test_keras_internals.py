@@ -1,24 +1,34 @@
 """One test per private Keras hook the package relies on.
 
-Keras is pinned to the tested minor version (pyproject.toml); these tests
-fail when a new Keras stops calling a hook or changes what it does, before
-the change can silently alter training.
+Keras is pinned to the tested minor version; the hooks are listed beside
+the pin in pyproject.toml. These tests fail when a new Keras stops calling
+a hook or changes what it does, before the change can silently alter
+training, and when the code uses a private hook that the list lacks.
 """
 
+import ast
 import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 from unittest import mock
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from keras_lstm_scratch import TimeLSTM, distribution
+from keras_lstm_scratch import (
+    Perplexity,
+    SparseSoftmaxCrossEntropy,
+    TimeLSTM,
+    build_language_model,
+    distribution,
+)
 from keras_lstm_scratch.distribution import multi_worker_fit
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.helpers import REPO_ROOT
 
 # One step of SGD (learning rate 1, global clip norm 1) on w = [1, 1] under
 # MirroredStrategy on two logical CPUs; replica 0's gradient is [3, 0] and
@@ -68,7 +78,9 @@ print("RESULT " + json.dumps(
 """
 
 
+@pytest.mark.slow  # a fresh process with two logical CPUs
 def test_clipped_sgd_clips_the_summed_gradient_of_two_replicas():
+    # Optimizer._clip_gradients: GlobalBatchClipping clips there.
     completed = subprocess.run(
         [sys.executable, "-c", TWO_REPLICA_CLIPPING],
         cwd=REPO_ROOT,
@@ -152,3 +164,81 @@ def test_get_variable_index_finds_each_model_variable_slot():
         assert optimizer._get_variable_index(variable) == index
         average = optimizer.averages[index]
         assert tuple(average.shape) == tuple(variable.shape)
+
+
+def test_monitor_callbacks_read_that_a_lower_perplexity_is_better():
+    # Metric._direction: Keras's monitor callbacks (EarlyStopping,
+    # ModelCheckpoint, ReduceLROnPlateau) in mode "auto" read it.
+    model = build_language_model(8, embedding_dim=4, hidden_units=4)
+    model.compile("sgd", SparseSoftmaxCrossEntropy(), metrics=[Perplexity()])
+    ids = np.zeros((4, 3), "int32")
+    stopping = keras.callbacks.EarlyStopping(monitor="val_perplexity")
+    model.fit(
+        ids,
+        ids,
+        validation_data=(ids, ids),
+        epochs=1,
+        verbose=0,
+        callbacks=[stopping],
+    )
+    assert stopping.monitor_op is keras.ops.less
+
+
+def test_a_metric_without_a_direction_leaves_monitor_callbacks_unsure():
+    # The other side of the hook: Keras would not guess without it.
+    model = build_language_model(8, embedding_dim=4, hidden_units=4)
+    metric = Perplexity()
+    del metric._direction
+    model.compile("sgd", SparseSoftmaxCrossEntropy(), metrics=[metric])
+    stopping = keras.callbacks.EarlyStopping(monitor="val_perplexity")
+    stopping.set_model(model)
+    ids = np.zeros((4, 3), "int32")
+    model.evaluate(ids, ids, verbose=0)  # builds the compiled metrics
+    with pytest.raises(ValueError, match="maximized or minimized"):
+        stopping._set_monitor_op()
+
+
+def listed_hooks():
+    """The hook names listed beside the Keras pin in pyproject.toml."""
+    text = (pathlib.Path(REPO_ROOT) / "pyproject.toml").read_text()
+    block = text[text.index("private Keras hooks") : text.index('"keras~=')]
+    return set(re.findall(r"[A-Z][A-Za-z]+\.(\w+)", block))
+
+
+def private_attributes_used(path):
+    """`_name`s the code reads through `super()` or on another object."""
+    used = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Attribute):
+            continue
+        name = node.attr
+        if not name.startswith("_") or name.startswith("__"):
+            continue
+        owner = node.value
+        if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+            continue
+        used.add(name)
+    return used
+
+
+def test_every_private_hook_used_is_listed_beside_the_keras_pin():
+    listed = listed_hooks()
+    used = set()
+    for package in ("keras_lstm_scratch", "training"):
+        for path in (pathlib.Path(REPO_ROOT) / package).rglob("*.py"):
+            used |= private_attributes_used(path)
+    assert used <= listed, sorted(used - listed)
+    assert "_direction" in listed  # set on self, so not found by the scan
+
+
+def test_every_listed_hook_has_a_test_here():
+    source = pathlib.Path(__file__).read_text()
+    tests = [
+        ast.get_source_segment(source, node)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    ]
+    untested = [
+        hook for hook in listed_hooks() if not any(hook in t for t in tests)
+    ]
+    assert not untested, untested

@@ -96,7 +96,7 @@ def test_stateful_model_round_trips_and_resets(tmp_path):
     np.testing.assert_allclose(to_numpy(restored(ids)), first, atol=1e-6)
 
 
-def test_one_fit_step_lowers_the_loss():
+def test_five_epochs_of_fit_lower_the_loss():
     model = build_language_model(15, 8, 8, tie_weights=True)
     model.compile(
         optimizer=keras.optimizers.SGD(1.0),

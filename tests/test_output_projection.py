@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import OutputProjection, project_with_bias
-from keras_lstm_scratch.output_projection import folds_bias
+from keras_lstm_scratch.layers.output_projection import folds_bias
 from tests.layer_testing import run_layer_test
 
 to_numpy = keras.ops.convert_to_numpy

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import LSTMCell
-from keras_lstm_scratch.time_lstm import TimeLSTM
+from keras_lstm_scratch.layers.time_lstm import TimeLSTM
 from tests.layer_testing import run_layer_test
 
 BATCH, TIME, FEATURES, UNITS = 4, 7, 5, 6
@@ -134,10 +134,18 @@ def test_layer_contract():
     )
 
 
-def test_is_an_rnn_of_an_lstm_cell():
-    layer = TimeLSTM(UNITS, stateful=True)
-    assert isinstance(layer, keras.layers.RNN)
+def test_computes_what_keras_rnn_of_its_lstm_cell_computes():
+    layer = TimeLSTM(UNITS, return_sequences=True, return_state=True)
+    generic = keras.layers.RNN(
+        LSTMCell(UNITS), return_sequences=True, return_state=True
+    )
+    inputs = random((BATCH, TIME, FEATURES), 5)
+    layer(inputs)
+    generic(inputs)
+    generic.set_weights(layer.get_weights())
     assert isinstance(layer.cell, LSTMCell) and layer.cell.units == UNITS
+    for ours, theirs in zip(layer(inputs), generic(inputs), strict=True):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_bad_inputs_are_rejected():

@@ -1,10 +1,8 @@
-import csv
 import json
 import math
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -14,31 +12,17 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import build_language_model
+from tests.helpers import (
+    REPO_ROOT,
+    SMALL,
+    read_history,
+    small_config,
+    train_command,
+)
 from training.callbacks import TrainingDivergedError
-from training.config import resolve_config
 from training.export import export_run
 from training.run import run
 from training.run_directory import RunDirectory
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = {
-    "embedding_dim": 16,
-    "hidden_units": 16,
-    "batch_size": 4,
-    "seq_len": 10,
-    "learning_rate": 5.0,
-}
-
-
-def small_config(corpus_dir, **overrides):
-    return resolve_config(
-        "tiny", {**SMALL, "corpus": f"text:{corpus_dir}", **overrides}
-    )
-
-
-def read_history(output_dir):
-    with open(os.path.join(output_dir, "history.csv")) as handle:
-        return list(csv.DictReader(handle))
 
 
 class StateProbe(keras.callbacks.Callback):
@@ -220,25 +204,6 @@ def test_divergence_stops_with_a_clear_error_and_keeps_good_weights(
     )
 
 
-def train_command(corpus_dir, output_dir, epochs):
-    return [
-        sys.executable,
-        "-m",
-        "training.train",
-        "--preset",
-        "tiny",
-        "--output-dir",
-        output_dir,
-        "--epochs",
-        str(epochs),
-        "--verbose",
-        "0",
-        "--set",
-        f"corpus=text:{corpus_dir}",
-        *[f"--set={key}={value}" for key, value in SMALL.items()],
-    ]
-
-
 @pytest.mark.slow
 def test_a_killed_run_resumes_losing_at_most_the_current_epoch(
     small_corpus_dir, tmp_path
@@ -329,7 +294,7 @@ def test_nt_asgd_validates_saves_and_tests_the_averaged_weights(
     # The trigger's own rule is tested on hand-made histories; here it
     # fires after the first epoch, so epochs 2 and 3 average.
     monkeypatch.setattr(
-        "keras_lstm_scratch.weight_averaging.nonmonotone_trigger",
+        "keras_lstm_scratch.callbacks.non_monotone_averaging.nonmonotone_trigger",
         lambda history, nonmono: True,
     )
     output_dir = str(tmp_path / "run")

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lstm_scratch.weight_averaging import (
-    AveragedSGD,
+from keras_lstm_scratch.callbacks import (
     NonMonotoneAveraging,
     nonmonotone_trigger,
 )
+from keras_lstm_scratch.optimizers import AveragedSGD
 
 
 @pytest.mark.parametrize(

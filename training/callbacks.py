@@ -2,10 +2,10 @@
 
 `EpochTimer` (training seconds), `DivergenceGuard` (stop at a NaN),
 `BitsPerCharacter` (a character model's measure), `EpochLine` (the
-printed table), `BestModelCheckpoint` (`best.keras`),
-`TimeBudget` (stop before the budget runs out) and `RunRecorder`
+printed table), `BestModelCheckpoint` (`best.keras`) and `RunRecorder`
 (`history.csv` and the backup). The learning-rate rule is in
-`learning_rate.py`; the files themselves are the run directory's.
+`learning_rate.py`, the time budget in `time_budget.py`; the files
+themselves are the run directory's.
 """
 
 import math
@@ -146,46 +146,6 @@ class BestModelCheckpoint(keras.callbacks.Callback):
             return
         self.best = value
         self.run_dir.save_best_model(self.model)
-
-
-class TimeBudget(keras.callbacks.Callback):
-    """Stops before an epoch that would overrun a training-time budget.
-
-    After each epoch it adds the epoch's `train_seconds` to the time spent
-    and stops training if one more epoch of the same length would exceed
-    the budget.
-
-    Args:
-        budget_seconds: Training seconds allowed in all (validation passes
-            excluded).
-        spent_seconds: Seconds already spent (when resuming).
-        epoch_seconds: The last epoch's seconds (when resuming), for
-            `finished`.
-    """
-
-    def __init__(self, budget_seconds, spent_seconds=0.0, epoch_seconds=None):
-        super().__init__()
-        self.budget_seconds = budget_seconds
-        self.spent_seconds = spent_seconds
-        self.epoch_seconds = epoch_seconds
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = (logs or {}).get("train_seconds", 0.0)
-        self.spent_seconds += seconds
-        self.epoch_seconds = seconds
-        if self.finished():
-            self.model.stop_training = True
-
-    def epochs_left(self, epoch_seconds):
-        """Whole epochs of `epoch_seconds` that fit in what is left."""
-        left = self.budget_seconds - self.spent_seconds
-        return max(0, math.floor(left / max(epoch_seconds, 1e-9)))
-
-    def finished(self):
-        """Whether no further epoch fits (`False` before any epoch)."""
-        if self.epoch_seconds is None:
-            return False
-        return self.epochs_left(self.epoch_seconds) == 0
 
 
 class RunRecorder(keras.callbacks.Callback):

@@ -140,6 +140,13 @@ def resolve_config(preset, overrides=None):
 
 def validate_config(config):
     """Checks values that a wrong `--set` could produce."""
+    check_ranges(config)
+    check_optimizer(config)
+    check_combinations(config)
+
+
+def check_ranges(config):
+    """Refuses a field outside its choices or its range."""
     for key, allowed in CHOICES.items():
         value = getattr(config, key)
         if value not in allowed:
@@ -182,15 +189,18 @@ def validate_config(config):
             raise InvalidInputError(
                 f"{key} must be >= 0; received {key}={getattr(config, key)}."
             )
-    check_optimizer(config)
-    if config.weight_dropout > 0 and config.rnn_cell != "lstm":
-        raise InvalidInputError(
-            f"weight_dropout={config.weight_dropout} needs rnn_cell='lstm'."
-        )
     if not 0.0 <= config.lr_constant_fraction < 1.0:
         raise InvalidInputError(
             "lr_constant_fraction must be in [0, 1); received "
             f"lr_constant_fraction={config.lr_constant_fraction}."
+        )
+
+
+def check_combinations(config):
+    """Refuses fields that cannot go together, and an unknown corpus."""
+    if config.weight_dropout > 0 and config.rnn_cell != "lstm":
+        raise InvalidInputError(
+            f"weight_dropout={config.weight_dropout} needs rnn_cell='lstm'."
         )
     if config.lr_schedule == "linear" and config.time_budget_minutes <= 0:
         raise InvalidInputError(

@@ -101,6 +101,28 @@ def check_arguments(args):
 
 @reports_input_errors
 def main(argv=None):
+    args = argument_parser().parse_args(argv)
+    check_arguments(args)
+    generate, tokenization = generate_function(
+        args.run, args.saved_model, use_cache=args.cache
+    )
+    outputs = generate(
+        prompts=tf.constant([args.prompt]),
+        max_tokens=tf.constant(args.max_tokens, tf.int32),
+        temperature=tf.constant(args.temperature, tf.float32),
+        top_k=tf.constant(args.top_k, tf.int32),
+        seed=tf.constant(args.seed, tf.int64),
+        use_cache=tf.constant(args.cache),
+    )
+    text = outputs["text"].numpy()[0].decode("utf-8")
+    if tokenization.is_chars:  # the characters go on where the prompt ends
+        print(args.prompt + text)
+    else:
+        print(f"{args.prompt} {text}".strip())
+    return 0
+
+
+def argument_parser():
     parser = argparse.ArgumentParser(
         prog="python -m training.generate", description=__doc__.split("\n")[0]
     )
@@ -134,25 +156,7 @@ def main(argv=None):
         help="draw from the model mixed with the neural cache over the "
         "prompt and the text so far (a run evaluated by training.evaluate)",
     )
-    args = parser.parse_args(argv)
-    check_arguments(args)
-    generate, tokenization = generate_function(
-        args.run, args.saved_model, use_cache=args.cache
-    )
-    outputs = generate(
-        prompts=tf.constant([args.prompt]),
-        max_tokens=tf.constant(args.max_tokens, tf.int32),
-        temperature=tf.constant(args.temperature, tf.float32),
-        top_k=tf.constant(args.top_k, tf.int32),
-        seed=tf.constant(args.seed, tf.int64),
-        use_cache=tf.constant(args.cache),
-    )
-    text = outputs["text"].numpy()[0].decode("utf-8")
-    if tokenization.is_chars:  # the characters go on where the prompt ends
-        print(args.prompt + text)
-    else:
-        print(f"{args.prompt} {text}".strip())
-    return 0
+    return parser
 
 
 if __name__ == "__main__":

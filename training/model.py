@@ -15,7 +15,7 @@ from keras_lstm_scratch.distribution import (
     can_jit_compile,
     per_replica_batch_size,
 )
-from keras_lstm_scratch.weight_averaging import AveragedSGD
+from keras_lstm_scratch.optimizers import AveragedSGD
 
 
 def make_optimizer(config):
@@ -62,7 +62,7 @@ def resolve_precision(name, cpu_flags=None):
     """The dtype policy of a config's `precision`.
 
     `"auto"` is `"mixed_bfloat16"` on a CPU with bfloat16 instructions
-    (AVX512-BF16 or AMX: about 1.5x faster on 2x650 there) and
+    (AVX512-BF16 or AMX: faster there, docs/quality.md) and
     `"float32"` elsewhere, where bfloat16 would be emulated and slower.
     `cpu_flags` is for tests; by default `/proc/cpuinfo`'s flags (none
     elsewhere than Linux).

@@ -6,11 +6,10 @@ Add a preset here; `python -m training.train --preset NAME` finds it, and
 
 # The book's Rnnlm (ch. 6 train_rnnlm.py): 1x100, untied, no dropout,
 # 4 epochs, SGD 20, global clip 0.25. The book keeps the rate at 20 for all
-# 4 epochs: test perplexity 134.99 measured (single-stream test, as every
-# figure here). This preset divides it by 4 after epochs 2 and 3 (the /4 of
+# 4 epochs; this preset divides it by 4 after epochs 2 and 3 (the /4 of
 # the book's train_better_rnnlm.py, whose plateau rule would not fire in 4
-# epochs), epochs 1-2 at 20, 3 at 5, 4 at 1.25: about 128.
-# XLA: 1.25-1.33x faster for this small model (docs/speed.md).
+# epochs), epochs 1-2 at 20, 3 at 5, 4 at 1.25. XLA: faster for this small
+# model (docs/speed.md). Every preset's result: docs/quality.md.
 BOOK_RNNLM = dict(
     lr_schedule="step", lr_decay=4.0, decay_start_epoch=2, jit_compile=True
 )
@@ -43,8 +42,7 @@ PRESETS = {
     "book-rnnlm": BOOK_RNNLM,
     # book-rnnlm with the plain RNN of the book's chapter 5 in place of the
     # LSTM: the baseline of `python -m training.inspect_model gradients`.
-    # At the LSTM's rate of 20 it diverged (train perplexity 328,603 after
-    # epoch 1).
+    # At the LSTM's rate of 20 it diverges in the first epoch.
     "book-simple-rnnlm": dict(
         BOOK_RNNLM, rnn_cell="simple_rnn", learning_rate=1.0
     ),
@@ -100,8 +98,7 @@ PRESETS = {
     # The best PTB model that trains within 30 minutes on a 2-core CPU:
     # tied 2x400, dropout 0.35, AWD-LSTM's AR 2 and TAR 1, the rate falling
     # linearly from 20 to zero as the 30 minutes run out, bfloat16 where the
-    # CPU has it: test perplexity 84.28 (docs/quality.md compares the
-    # recipes tried).
+    # CPU has it (docs/quality.md: its result and the recipes tried).
     "cpu-30min": dict(
         embedding_dim=400,
         hidden_units=400,
@@ -118,7 +115,7 @@ PRESETS = {
     # The book's BetterRnnlm model trained to a 2-hour budget: the rate
     # falls linearly from 20 to zero as the training time runs out, in
     # place of 40 epochs of the plateau rule. bfloat16 where the CPU has
-    # it (1.5x faster on 2x650 with AMX).
+    # it (faster on a CPU with AMX: docs/quality.md).
     "cpu-2h": dict(
         embedding_dim=650,
         hidden_units=650,

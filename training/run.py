@@ -25,14 +25,13 @@ import keras
 import tensorflow as tf
 
 from keras_lstm_scratch import PerplexityCallback, ResetStatesCallback
+from keras_lstm_scratch.callbacks import NonMonotoneAveraging
 from keras_lstm_scratch.distribution import (
-    is_multi_worker,
     multi_worker_fit,
     shard_by_batch_slices,
 )
-from keras_lstm_scratch.errors import InvalidInputError
 from keras_lstm_scratch.inspection import GateHistograms
-from keras_lstm_scratch.weight_averaging import NonMonotoneAveraging
+from keras_lstm_scratch.staged_write import staged_file
 from training.callbacks import (
     BestModelCheckpoint,
     BitsPerCharacter,
@@ -40,22 +39,22 @@ from training.callbacks import (
     EpochLine,
     EpochTimer,
     RunRecorder,
-    TimeBudget,
 )
 from training.data import (
     load_corpus,
     training_windows,
     validation_windows,
 )
-from training.learning_rate import BudgetLinearDecay, EpochLearningRateDecay
+from training.learning_rate import EpochLearningRateDecay
 from training.model import build_model
 from training.plots import plot_curves
 from training.results import evaluate_single_stream, run_results, summary_line
 from training.run_directory import (
+    KEPT_ON_FAILURE,
     RunDirectory,
     process_run_directory,
-    writing,
 )
+from training.time_budget import budget_callback, check_time_budget
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,16 +140,6 @@ def run(
         return results
 
 
-def check_time_budget(config, strategy):
-    """Refuses a time budget that the workers could not keep together."""
-    if is_multi_worker(strategy) and config.time_budget_minutes > 0:
-        raise InvalidInputError(
-            "time_budget_minutes needs every worker to stop after the same "
-            "epoch, which their own clocks cannot promise; set "
-            "time_budget_minutes=0 or --epochs for a multi-worker run."
-        )
-
-
 def load_data(config, data_dir):
     """Step 1: the corpus and its training and validation windows."""
     corpus = load_corpus(config, data_dir)
@@ -203,7 +192,7 @@ def build_or_resume(config, data, resume_from, strategy):
 def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
     """Step 4: `model.fit` from the progress on; returns the `RunRecorder`."""
     recorder = RunRecorder(run_dir, progress.history, progress.train_seconds)
-    budget = time_budget(config, progress)
+    budget = budget_callback(config, progress)
     callbacks = epoch_callbacks(config, data, progress, run_dir, budget)
     more_epochs = progress.epoch < config.epochs
     if budget is not None and budget.finished():
@@ -260,7 +249,7 @@ def weight_averaging(config, progress):
 
 def epoch_rate_decay(config, best):
     """The rule that divides the rate between epochs, if the run has one."""
-    if config.lr_schedule == "linear":  # set per batch by time_budget
+    if config.lr_schedule == "linear":  # set per batch by budget_callback
         return []
     return [
         EpochLearningRateDecay(
@@ -270,29 +259,6 @@ def epoch_rate_decay(config, best):
             best=best,
         )
     ]
-
-
-def time_budget(config, progress):
-    """The callback that keeps the time budget (and, for `"linear"`, sets
-    the rate from it), or `None` without a budget."""
-    if config.time_budget_minutes <= 0:
-        return None
-    seconds = config.time_budget_minutes * 60
-    last = progress.history[-1] if progress.history else {}
-    if config.lr_schedule != "linear":
-        return TimeBudget(
-            seconds,
-            progress.train_seconds,
-            epoch_seconds=last.get("train_seconds"),
-        )
-    steps = last.get("train_steps")  # absent in runs made before it was kept
-    return BudgetLinearDecay(
-        config.learning_rate,
-        seconds,
-        constant_fraction=config.lr_constant_fraction,
-        spent_seconds=progress.train_seconds,
-        batch_seconds=last["train_seconds"] / steps if steps else 0.0,
-    )
 
 
 def evaluate_on_test(config, model, corpus, run_dir):
@@ -307,10 +273,10 @@ def evaluate_on_test(config, model, corpus, run_dir):
 def write_results(run_dir, results, history, output_dir):
     """Step 6: `results.json`, `curves.png` and the summary line."""
     run_dir.write_results(results)
-    with writing(run_dir.curves_path):
+    with staged_file(run_dir.curves_path, KEPT_ON_FAILURE) as staging:
         plot_curves(
             history,
-            run_dir.curves_path,
+            staging,
             title=os.path.basename(os.path.normpath(output_dir)),
         )
     print(summary_line(results))

@@ -40,14 +40,15 @@ import tempfile
 import keras
 
 from keras_lstm_scratch.data import Tokenization, Vocabulary
-from keras_lstm_scratch.data.ptb import sha256_of
 from keras_lstm_scratch.distribution import is_chief
-from keras_lstm_scratch.errors import (
-    InvalidInputError,
-    MissingInputError,
-    reported_write_failure,
-)
+from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from keras_lstm_scratch.evaluation import NeuralCache
+from keras_lstm_scratch.staged_write import (
+    reported_write_failure,
+    sha256_of,
+    staged_file,
+    write_text,
+)
 from training.config import config_from_dict
 
 HISTORY_COLUMNS = (
@@ -77,47 +78,23 @@ KEPT_ON_FAILURE = (
 )
 
 
-@contextlib.contextmanager
-def writing(path, staging=None):
-    """Turns a failed write of `path` into one `OutputWriteError`.
-
-    `staging`, the half-written file, is removed (if the file system lets
-    it); the file at `path` and every other file stay as they were.
-    """
-    with reported_write_failure(path, KEPT_ON_FAILURE):
-        try:
-            yield
-        except OSError:
-            if staging is not None:
-                with contextlib.suppress(OSError):
-                    os.remove(staging)
-            raise
-
-
 def write_atomically(path, text):
-    """Writes `text` to `path` (str or path-like) via a temporary file.
+    """Writes `text` to `path` whole (staged, then renamed).
 
     Raises:
         OutputWriteError: if it cannot be written; `path` is unchanged.
     """
-    staging = os.fspath(path) + ".tmp"
-    with writing(path, staging):
-        with open(staging, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(staging, path)
+    write_text(path, text, KEPT_ON_FAILURE)
 
 
-def save_model(model, path, staging):
-    """Saves the whole model to `staging`, then renames it to `path`.
+def save_model(model, path):
+    """Saves the whole model to `path` whole (staged, then renamed).
 
     Raises:
         OutputWriteError: if it cannot be written; `path` is unchanged.
     """
-    with writing(path, staging):
+    with staged_file(path, KEPT_ON_FAILURE) as staging:
         model.save(staging)
-        os.replace(staging, path)
 
 
 def backup_epoch(name):
@@ -185,7 +162,7 @@ class RunDirectory:
             InvalidInputError: if the directory holds a run of another
                 config.
         """
-        with writing(self.path):
+        with reported_write_failure(self.path, KEPT_ON_FAILURE):
             os.makedirs(self.path, exist_ok=True)
         resolved = dataclasses.asdict(config)
         if os.path.isfile(self.config_path):
@@ -323,7 +300,7 @@ class RunDirectory:
 
     def save_best_model(self, model):
         """Saves the whole model as `best.keras` (staged, then renamed)."""
-        save_model(model, self.best_model_path, self.file("best.staging.keras"))
+        save_model(model, self.best_model_path)
 
     def save_backup(
         self, model, epoch, best_val_perplexity, train_seconds, history
@@ -335,18 +312,14 @@ class RunDirectory:
         two newest go after it. A kill or a failed write at any moment
         leaves the backups of earlier finished epochs as they were.
         """
-        with writing(self.backup_dir):
+        with reported_write_failure(self.backup_dir, KEPT_ON_FAILURE):
             os.makedirs(self.backup_dir, exist_ok=True)
         # A whole-model archive, not `save_weights`'s `.weights.h5`: Keras
         # builds its HDF5 in memory and Python writes the file, so a full
         # disk is an OSError; h5py writing to a full disk can crash.
         weights_file = f"epoch-{epoch:04d}.keras"
         weights_path = self.file("backup", weights_file)
-        save_model(
-            model,
-            weights_path,
-            self.file("backup", f"epoch-{epoch:04d}.staging.keras"),
-        )
+        save_model(model, weights_path)
         state = {
             "epoch": epoch,
             "weights_file": weights_file,

@@ -5,13 +5,10 @@ from keras_lstm_scratch.data.batching import (
     tbptt_dataset,
     tbptt_windows,
 )
-from keras_lstm_scratch.data.corpus import (
-    Corpus,
-    load_text_corpus,
-    load_tfds_corpus,
-)
+from keras_lstm_scratch.data.corpus import Corpus, load_text_corpus
 from keras_lstm_scratch.data.ptb import load_ptb
 from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.tfds import load_tfds_corpus
 from keras_lstm_scratch.data.tokenization import Tokenization
 from keras_lstm_scratch.data.vocabulary import Vocabulary
 

@@ -8,7 +8,7 @@ import numpy as np
 from keras_lstm_scratch.data.text_files import read_tokens
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
 from keras_lstm_scratch.data.vocabulary import Vocabulary
-from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+from keras_lstm_scratch.errors import MissingInputError
 
 SPLITS = ("train", "valid", "test")
 
@@ -125,82 +125,5 @@ def load_text_corpus(
         tokens,
         max_vocab_size=max_vocab_size,
         sources=paths,
-        tokenization=tokenization,
-    )
-
-
-def load_tfds_corpus(
-    name,
-    text_key="text",
-    max_vocab_size=10000,
-    data_dir=None,
-    split_names=None,
-    download=True,
-    tokenization=WORD_TOKENS,
-):
-    """Loads any TensorFlow Datasets text dataset as a corpus.
-
-    Every example's `text_key` field is split into lines and tokens
-    (`tokenization`); each line ends with `<eos>`, as for text files.
-    `ptb_mikolov`, this package's Penn Treebank builder (`tfds_ptb.py`),
-    is registered first.
-
-    Args:
-        name: TFDS dataset name, e.g. `"tiny_shakespeare"` or `"ptb_mikolov"`.
-        text_key: Name of the string feature holding the text.
-        max_vocab_size: Vocabulary cap, built from the training split.
-        data_dir: TFDS data directory.
-        split_names: Optional `{split: tfds_split}`; default
-            `train`, `validation`, `test`.
-        download: Passed to `tfds.load`.
-        tokenization: A `Tokenization`, words by default.
-
-    Returns:
-        A `Corpus`.
-
-    Raises:
-        MissingInputError: for a dataset name TFDS does not know.
-        InvalidInputError: for a missing text feature or an empty split.
-    """
-    import tensorflow_datasets as tfds
-
-    from keras_lstm_scratch.data import tfds_ptb  # noqa: F401 (registers it)
-
-    split_names = split_names or {
-        "train": "train",
-        "valid": "validation",
-        "test": "test",
-    }
-    tokens, sources = {}, {}
-    for split, tfds_split in split_names.items():
-        try:
-            dataset = tfds.load(
-                name, split=tfds_split, data_dir=data_dir, download=download
-            )
-        except tfds.core.DatasetNotFoundError:
-            raise MissingInputError(
-                f"TFDS has no dataset {name!r}; tfds.list_builders() names "
-                "those it has."
-            ) from None
-        sources[split] = f"TFDS {name} split {tfds_split!r}"
-        words = []
-        for example in tfds.as_numpy(dataset):
-            if text_key not in example:
-                raise InvalidInputError(
-                    f"TFDS dataset {name!r} has no feature {text_key!r}; "
-                    f"its features are {sorted(example)}. Pass text_key=..."
-                )
-            text = example[text_key].decode("utf-8")
-            words.extend(tokenization.text_tokens(text))
-        if not words:
-            raise InvalidInputError(
-                f"TFDS dataset {name!r} split {tfds_split!r} holds no "
-                f"{tokenization.unit}."
-            )
-        tokens[split] = words
-    return corpus_from_token_lists(
-        tokens,
-        max_vocab_size=max_vocab_size,
-        sources=sources,
         tokenization=tokenization,
     )

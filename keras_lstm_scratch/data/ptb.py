@@ -1,9 +1,7 @@
 """Penn Treebank (Mikolov's 10k-word split): find, download, verify, load."""
 
-import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 
@@ -11,6 +9,7 @@ from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
 from keras_lstm_scratch.data.text_files import read_tokens
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
+from keras_lstm_scratch.staged_write import sha256_of, staged_folder
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
 PTB_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
@@ -30,15 +29,6 @@ PTB_SHA256 = {  # the SHA256SUMS published with Mikolov's split
 DATA_DIR_ENV = "KERAS_LSTM_SCRATCH_PTB_DIR"
 # Root of the download cache; default ~/.cache/keras_lstm_scratch.
 CACHE_DIR_ENV = "KERAS_LSTM_SCRATCH_CACHE"
-
-
-def sha256_of(path):
-    """Returns the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_ptb_file(path, want):
@@ -101,6 +91,8 @@ def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
     Raises:
         MissingInputError: if a file cannot be downloaded (no connection,
             or the server refused it).
+        OutputWriteError: if the cache cannot be written (a full disk, no
+            permission).
     """
     expected = expected or PTB_SHA256
     cache_root = cache_dir or default_cache_dir()
@@ -111,16 +103,11 @@ def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
             return target
         except (FileNotFoundError, ValueError):
             shutil.rmtree(target)
-    os.makedirs(cache_root, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".ptb-download-", dir=cache_root)
-    try:
+    kept = "No partial download is left; free some space or pass --data-dir."
+    with staged_folder(target, kept) as staging:
         for name in expected:
             fetch(base_url + name, os.path.join(staging, name), timeout)
         verify_ptb_directory(staging, expected)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 

@@ -1,4 +1,10 @@
-"""Adaptive evaluation: lower perplexity from the text itself, no retraining.
+"""Evaluating a trained model, and lowering its perplexity from the text.
+
+- `token_nll.py`: `TokenNLLEvaluator` and `evaluate_token_nll`, a model's
+  token-weighted negative log-likelihood over a dataset (static
+  evaluation: the figure perplexity is taken from).
+
+Adaptive evaluation, no retraining:
 
 - `stream_model.py`: `StreamModel` (a model's layers with explicit states)
   and `score_stream`, one pass over a long stream keeping each token's
@@ -23,12 +29,18 @@ from keras_lstm_scratch.evaluation.stream_model import (
     StreamScores,
     score_stream,
 )
+from keras_lstm_scratch.evaluation.token_nll import (
+    TokenNLLEvaluator,
+    evaluate_token_nll,
+)
 
 __all__ = [
     "DynamicEvaluation",
     "NeuralCache",
     "StreamModel",
     "StreamScores",
+    "TokenNLLEvaluator",
+    "evaluate_token_nll",
     "gradient_rms",
     "score_stream",
 ]

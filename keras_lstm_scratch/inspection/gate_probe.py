@@ -9,9 +9,10 @@ states, with the trained weights.
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 from keras_lstm_scratch.language_model import model_parts
-from keras_lstm_scratch.lstm_cell import LSTMCell
+from keras_lstm_scratch.layers.lstm_cell import LSTMCell
 
 GATES = ("input", "forget", "candidate", "output")
 
@@ -48,13 +49,16 @@ def trace_gates(model, token_ids):
         )
     # Computed in the weights' dtype: float32 under mixed precision too
     # (`step` is called directly, outside Keras's autocasting).
-    sequences = tf.cast(
-        embedding(tf.constant(token_ids, "int32")), cells[0].variable_dtype
+    sequences = ops.cast(
+        embedding(ops.convert_to_tensor(token_ids, "int32")),
+        cells[0].variable_dtype,
     )  # (N, T, D)
     traces = []
     for cell in cells:
-        trace = _run_cell(cell, tf.convert_to_tensor(sequences))
-        traces.append({key: value.numpy() for key, value in trace.items()})
+        trace = run_cell(cell, ops.convert_to_tensor(sequences))
+        traces.append(
+            {key: ops.convert_to_numpy(value) for key, value in trace.items()}
+        )
         sequences = trace["hidden"]  # inputs of the next layer
     return traces
 
@@ -93,25 +97,34 @@ def summarize_gates(traces):
 TRACED = (*GATES, "cell", "hidden")
 
 
-@tf.function(reduce_retracing=True)
-def _run_cell(cell, sequences):
-    batch = tf.shape(sequences)[0]
-    steps = tf.shape(sequences)[1]
+def run_cell(cell, sequences):
+    """Every step's gates and states of one `LSTMCell` over `sequences`.
+
+    Args:
+        cell: An `LSTMCell`.
+        sequences: Float inputs `(batch, time, features)`.
+
+    Returns:
+        A dict of `(batch, time, units)` tensors, keyed by `TRACED`.
+    """
     h, c = (
-        tf.cast(state, sequences.dtype)
-        for state in cell.get_initial_state(batch)
+        ops.cast(state, sequences.dtype)
+        for state in cell.get_initial_state(ops.shape(sequences)[0])
     )
-    arrays = tuple(tf.TensorArray(sequences.dtype, size=steps) for _ in TRACED)
-    for t in tf.range(steps):
-        h, c, gates = cell.step(sequences[:, t], [h, c])
-        arrays = tuple(
-            array.write(t, value)
-            for array, value in zip(arrays, (*gates, c, h), strict=True)
-        )
-    # (time, batch, units) -> (batch, time, units)
+    # On TensorFlow, `ops.scan` stacks outputs shaped as its carry only: the
+    # carry holds every traced value, the gates of the step before too.
+    initial = (*(ops.zeros_like(h) for _ in GATES), c, h)
+
+    def step(carry, inputs):
+        h, c, gates = cell.step(inputs, [carry[-1], carry[-2]])
+        traced = (*gates, c, h)
+        return traced, traced
+
+    # Time-major for the scan: (time, batch, features).
+    _, traced = ops.scan(step, initial, ops.transpose(sequences, [1, 0, 2]))
     return {
-        key: tf.transpose(array.stack(), [1, 0, 2])
-        for key, array in zip(TRACED, arrays, strict=True)
+        key: ops.transpose(values, [1, 0, 2])
+        for key, values in zip(TRACED, traced, strict=True)
     }
 
 

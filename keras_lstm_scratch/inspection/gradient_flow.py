@@ -18,8 +18,8 @@ probe's gradient.
 import numpy as np
 import tensorflow as tf
 
-from keras_lstm_scratch.cross_entropy import sparse_softmax_cross_entropy
 from keras_lstm_scratch.language_model import model_parts
+from keras_lstm_scratch.losses.cross_entropy import sparse_softmax_cross_entropy
 
 
 def hidden_state_gradient_norms(model, token_ids, targets):

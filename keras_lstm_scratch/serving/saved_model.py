@@ -1,23 +1,19 @@
 """SavedModel export in TF Serving's layout, with warmup requests."""
 
+import contextlib
 import json
 import os
 import re
-import shutil
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
-from keras_lstm_scratch.errors import (
-    ExistingOutputError,
-    InvalidInputError,
-    reported_write_failure,
-)
+from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
 from keras_lstm_scratch.evaluation import NeuralCache
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
+from keras_lstm_scratch.staged_write import staged_folder
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # `{"tokens": "words"}` or `{"tokens": "chars"}`: how the export reads text.
@@ -191,6 +187,28 @@ def export_for_serving(
             (full disk, read-only, no permission); no version is left.
     """
     model_dir = os.path.join(export_root, name)
+    target = os.path.join(model_dir, str(new_version(model_dir, version)))
+    kept = "No version was written; the existing versions are unchanged."
+    with staged_folder(target, kept) as staging:
+        with tensorflow_write_failures():
+            server = write_saved_model(
+                model, words, staging, tokenization, cache
+            )
+            write_warmup_requests(
+                os.path.join(staging, WARMUP_FILE),
+                name,
+                server.num_layers,
+                server.units,
+                use_cache=cache is not None,
+            )
+        tokenization.save(os.path.join(staging, TOKENIZATION_FILE))
+        if cache is not None:
+            write_cache_settings(staging, cache)
+    return target
+
+
+def new_version(model_dir, version):
+    """`version`, checked to be new, or the next free one for `None`."""
     if version is None:
         version = next_version(model_dir)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -203,36 +221,15 @@ def export_for_serving(
             f"{target} exists; versions are never overwritten. Pick another "
             "--version or leave it out for the next free one."
         )
-    kept = "No version was written; the existing versions are unchanged."
-    with reported_write_failure(model_dir, kept):
-        os.makedirs(model_dir, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=f".staging-{version}-", dir=model_dir)
+    return version
+
+
+@contextlib.contextmanager
+def tensorflow_write_failures():
+    """Turns TensorFlow's failed file writes (`OpError`s) into `OSError`s."""
     try:
-        with reported_write_failure(target, kept):
-            try:
-                server = write_saved_model(
-                    model, words, staging, tokenization, cache
-                )
-                write_warmup_requests(
-                    os.path.join(staging, WARMUP_FILE),
-                    name,
-                    server.num_layers,
-                    server.units,
-                    use_cache=cache is not None,
-                )
-                tokenization.save(os.path.join(staging, TOKENIZATION_FILE))
-                if cache is not None:
-                    write_cache_settings(staging, cache)
-            except tf.errors.OpError as error:
-                # TensorFlow's own file writes fail as OpErrors.
-                if error.error_code not in FAILED_WRITE_CODES:
-                    raise
-                raise OSError(tensorflow_write_reason(error)) from error
-        if os.path.exists(target):
-            raise FileExistsError(f"{target} appeared during the export.")
-        with reported_write_failure(target, kept):
-            os.rename(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+        yield
+    except tf.errors.OpError as error:
+        if error.error_code not in FAILED_WRITE_CODES:
+            raise
+        raise OSError(tensorflow_write_reason(error)) from error

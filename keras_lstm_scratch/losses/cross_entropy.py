@@ -37,12 +37,12 @@ def sparse_softmax_cross_entropy(targets, logits):
     """
     logits = tf.convert_to_tensor(logits)
     targets = tf.convert_to_tensor(targets)
-    if not targets.dtype.is_integer:
+    if not keras.backend.is_int_dtype(targets.dtype):
         raise TypeError(
             "sparse_softmax_cross_entropy expects integer target ids; "
             f"received dtype {targets.dtype.name}."
         )
-    if not logits.dtype.is_floating:
+    if not keras.backend.is_float_dtype(logits.dtype):
         raise TypeError(
             "sparse_softmax_cross_entropy expects floating-point logits; "
             f"received dtype {logits.dtype.name}."

@@ -1,30 +1,8 @@
-"""Resetting the carried states of stateful RNN layers at the right moments."""
+"""Zeroing the carried states of stateful RNN layers at the right moments."""
 
 import keras
 
-
-def reset_rnn_states(model):
-    """Sets the carried `h`, `c` states of every stateful RNN layer to zero.
-
-    Args:
-        model: A `keras.Model` (or layer); nested models are searched too.
-
-    Returns:
-        The number of stateful RNN layers that were reset.
-    """
-    count = 0
-    for layer in _walk_layers(model):
-        if isinstance(layer, keras.layers.RNN) and layer.stateful:
-            layer.reset_state()
-            count += 1
-    return count
-
-
-def _walk_layers(layer):
-    yield layer
-    for sublayer in getattr(layer, "layers", []):
-        if sublayer is not layer:
-            yield from _walk_layers(sublayer)
+from keras_lstm_scratch.language_model import reset_rnn_states
 
 
 class ResetStatesCallback(keras.callbacks.Callback):

@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_float_inputs, check_rate
-from keras_lstm_scratch.lstm_cell import LSTMCell
+from keras_lstm_scratch.layers.lstm_cell import LSTMCell
 
 CELL_ARGUMENTS = (
     "kernel_initializer",
@@ -202,73 +202,20 @@ class TimeLSTM(keras.layers.RNN):
 
         @tf.custom_gradient
         def run(input_projection, h0, c0, recurrent_kernel):
-            steps = tf.shape(input_projection)[0]
-
-            def forward_step(t, h, c, hs, cs, gates):
-                z = input_projection[t] + tf.matmul(h, recurrent_kernel)
-                h, c, (i, f, g, o) = apply_gates(z, c)
-                return (
-                    t + 1,
-                    h,
-                    c,
-                    hs.write(t, h),
-                    cs.write(t, c),
-                    gates.write(t, tf.concat([i, f, g, o], axis=-1)),
-                )
-
-            def array():
-                return tf.TensorArray(input_projection.dtype, size=steps)
-
-            _, h, c, hs, cs, gates = tf.while_loop(
-                lambda t, *_: t < steps,
-                forward_step,
-                (tf.constant(0), h0, c0, array(), array(), array()),
+            hs, cs, gates, h, c = forward_over_time(
+                input_projection, h0, c0, recurrent_kernel, apply_gates
             )
-            hs, cs, gates = hs.stack(), cs.stack(), gates.stack()
 
             def backward(d_hs, d_h, d_c):
                 d_hs = tf.zeros_like(hs) if d_hs is None else d_hs
                 d_h = tf.zeros_like(h0) if d_h is None else d_h
                 d_c = tf.zeros_like(c0) if d_c is None else d_c
-                c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
-                transposed_kernel = tf.transpose(recurrent_kernel)
-
-                def backward_step(t, dh_next, dc_next, dzs):
-                    i, f, g, o = tf.split(gates[t], 4, axis=-1)
-                    tanh_c = tf.tanh(cs[t])
-                    dh = d_hs[t] + dh_next  # (batch, units)
-                    dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
-                    dz = tf.concat(
-                        [
-                            dc * g * i * (1.0 - i),  # input gate
-                            dc * c_prev[t] * f * (1.0 - f),  # forget gate
-                            dc * i * (1.0 - g * g),  # candidate
-                            dh * tanh_c * o * (1.0 - o),  # output gate
-                        ],
-                        axis=-1,
-                    )  # (batch, 4 * units)
-                    return (
-                        t - 1,
-                        tf.matmul(dz, transposed_kernel),
-                        dc * f,
-                        dzs.write(t, dz),
-                    )
-
-                _, dh0, dc0, dzs = tf.while_loop(
-                    lambda t, *_: t >= 0,
-                    backward_step,
-                    (steps - 1, d_h, d_c, array()),
+                return backward_over_time(
+                    (d_hs, d_h, d_c),
+                    (h0, c0),
+                    (hs, cs, gates),
+                    recurrent_kernel,
                 )
-                dz = dzs.stack()  # (time, batch, 4 * units)
-                h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
-                units = tf.shape(h0)[1]
-                # All steps' recurrent-weight gradients in one product.
-                d_kernel = tf.matmul(
-                    tf.reshape(h_prev, [-1, units]),
-                    tf.reshape(dz, [-1, 4 * units]),
-                    transpose_a=True,
-                )
-                return dz, dh0, dc0, d_kernel
 
             return (hs, h, c), backward
 
@@ -290,3 +237,108 @@ class TimeLSTM(keras.layers.RNN):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def forward_over_time(input_projection, h0, c0, recurrent_kernel, apply_gates):
+    """The forward loop, keeping what the backward pass reads.
+
+    Returns:
+        `(hs, cs, gates, h, c)`: every step's `h`, `c` (each `(time, batch,
+        units)`) and gates `i, f, g, o` (`(time, batch, 4*units)`), and the
+        final states.
+    """
+    steps = tf.shape(input_projection)[0]
+
+    def step(t, h, c, hs, cs, gates):
+        z = input_projection[t] + tf.matmul(h, recurrent_kernel)
+        h, c, (i, f, g, o) = apply_gates(z, c)
+        return (
+            t + 1,
+            h,
+            c,
+            hs.write(t, h),
+            cs.write(t, c),
+            gates.write(t, tf.concat([i, f, g, o], axis=-1)),
+        )
+
+    def array():
+        return tf.TensorArray(input_projection.dtype, size=steps)
+
+    _, h, c, hs, cs, gates = tf.while_loop(
+        lambda t, *_: t < steps,
+        step,
+        (tf.constant(0), h0, c0, array(), array(), array()),
+    )
+    return hs.stack(), cs.stack(), gates.stack(), h, c
+
+
+def backward_over_time(upstream, initial_states, forward, recurrent_kernel):
+    """Backpropagation through time, as the book's `TimeLSTM.backward`.
+
+    Args:
+        upstream: `(d_hs, d_h, d_c)`, the gradients of every step's `h` and
+            of the final states.
+        initial_states: `(h0, c0)`.
+        forward: `(hs, cs, gates)` from `forward_over_time`.
+        recurrent_kernel: `U`, `(units, 4*units)`.
+
+    Returns:
+        The gradients of the input projection `(time, batch, 4*units)`, of
+        `h0`, `c0` and of `U`.
+    """
+    d_hs, d_h, d_c = upstream
+    h0, c0 = initial_states
+    hs, cs, gates = forward
+    steps = tf.shape(hs)[0]
+    c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    transposed_kernel = tf.transpose(recurrent_kernel)
+
+    def step(t, dh_next, dc_next, dzs):
+        dh = d_hs[t] + dh_next  # (batch, units)
+        dz, dc_prev = gate_gradients(gates[t], cs[t], c_prev[t], dh, dc_next)
+        return (
+            t - 1,
+            tf.matmul(dz, transposed_kernel),
+            dc_prev,
+            dzs.write(t, dz),
+        )
+
+    _, dh0, dc0, dzs = tf.while_loop(
+        lambda t, *_: t >= 0,
+        step,
+        (steps - 1, d_h, d_c, tf.TensorArray(hs.dtype, size=steps)),
+    )
+    dz = dzs.stack()  # (time, batch, 4 * units)
+    h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
+    units = tf.shape(h0)[1]
+    # All steps' recurrent-weight gradients in one product.
+    d_kernel = tf.matmul(
+        tf.reshape(h_prev, [-1, units]),
+        tf.reshape(dz, [-1, 4 * units]),
+        transpose_a=True,
+    )
+    return dz, dh0, dc0, d_kernel
+
+
+def gate_gradients(gates, c, c_prev, dh, dc_next):
+    """One step back through the gates: `d z` and the gradient of `c_prev`.
+
+    Args:
+        gates: The step's `i, f, g, o`, concatenated `(batch, 4*units)`.
+        c, c_prev: The step's cell state and the one before it.
+        dh: Gradient of the step's `h` (from above and from the next step).
+        dc_next: Gradient of `c` from the next step.
+    """
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    tanh_c = tf.tanh(c)
+    dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
+    dz = tf.concat(
+        [
+            dc * g * i * (1.0 - i),  # input gate
+            dc * c_prev * f * (1.0 - f),  # forget gate
+            dc * i * (1.0 - g * g),  # candidate
+            dh * tanh_c * o * (1.0 - o),  # output gate
+        ],
+        axis=-1,
+    )  # (batch, 4 * units)
+    return dz, dc * f

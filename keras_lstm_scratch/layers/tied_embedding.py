@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_lstm_scratch.argument_checks import check_positive_int
-from keras_lstm_scratch.output_projection import project_with_bias
+from keras_lstm_scratch.layers.output_projection import project_with_bias
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")
@@ -24,7 +24,10 @@ class TiedEmbedding(keras.layers.Layer):
     extra bookkeeping.
 
     Not `keras.layers.ReversibleEmbedding`: its reverse call has no output
-    bias, which the book's model and PyTorch's tied decoder both have.
+    bias, which the book's model and PyTorch's tied decoder both have. Nor
+    a subclass of `keras.layers.Embedding`: its config (`input_dim`,
+    `output_dim`) and its quantized and LoRA variables would change what
+    the saved `.keras` files hold, for a lookup this layer does in one line.
 
     References:
         - [Press & Wolf, 2017](https://arxiv.org/abs/1608.05859)
@@ -126,7 +129,7 @@ class TiedEmbedding(keras.layers.Layer):
             return ops.matmul(
                 inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))
             )
-        if "int" not in str(inputs.dtype):
+        if not keras.backend.is_int_dtype(inputs.dtype):
             raise TypeError(
                 "TiedEmbedding expects integer token ids when reverse=False; "
                 f"received dtype {inputs.dtype}. Cast ids to int32, or pass "
