@@ -73,7 +73,7 @@ def plot_gate_histograms(traces, path):
     """Histograms of forget, input and output gate values, one row a layer.
 
     Args:
-        traces: From `keras_lstm_scratch.gate_probe.trace_gates`.
+        traces: From `keras_lstm_scratch.inspection.trace_gates`.
         path: Output PNG path.
     """
     gates = ("forget", "input", "output")
