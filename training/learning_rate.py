@@ -1,4 +1,4 @@
-"""The learning rate of a run: the step rule applied between epochs.
+"""The learning rate of a run: the rules applied between epochs.
 
 The linear decay over a training-time budget is `time_budget.py`'s."""
 
