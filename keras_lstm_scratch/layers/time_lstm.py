@@ -212,9 +212,10 @@ class TimeLSTM(keras.layers.RNN):
             h, c = states
             z = step_projection + ops.matmul(h, recurrent_kernel)
             h, c, _ = apply_gates(z, c)
-            return (h, c), h
+            # Outputs shaped as the carry, as TensorFlow's ops.scan wants.
+            return (h, c), (h, c)
 
-        (h, c), hs = ops.scan(
+        (h, c), (hs, _) = ops.scan(
             step, (h0, c0), ops.transpose(projection, [1, 0, 2])
         )
         return h, ops.transpose(hs, [1, 0, 2]), [h, c]
