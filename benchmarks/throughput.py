@@ -10,6 +10,13 @@ timings of `--steps` steps, with its spread (min-max). Ratios are to this
 package's best setting. Peak memory is measured per system in a fresh
 subprocess (its `VmHWM`, peak resident set) running the same steps.
 `--smoke` runs a tiny model once per system, for CI.
+
+`--backends jax torch` adds, for each of those Keras backends, a row for
+this package and one for `keras.layers.LSTM` on it (`ours-jax`,
+`keras-jax`, ...), measured in a child process that runs Keras on that
+backend (one backend per process): JAX compiled with `jax.jit`, PyTorch
+eager (Keras's defaults there). Their ratios are to TensorFlow's best
+`ours`, measured just before in the parent.
 """
 
 import argparse
@@ -19,6 +26,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -56,6 +64,9 @@ CONFIGS = {
     ),
 }
 LEARNING_RATE, CLIP_NORM = 1.0, 0.25
+# The compile setting of each other backend's rows: Keras's default there.
+OTHER_BACKENDS = {"jax": "jit-on", "torch": "jit-off"}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def output_bias_layer():
@@ -152,6 +163,10 @@ def keras_model_of_kind(config, kind, jit):
             )
         x = embedding(ids)
         x = keras.layers.Dropout(config["dropout"])(x)
+        # Keras 3.15's LSTM cannot train statefully on PyTorch (it assigns
+        # its states in place under autograd): there it runs stateless,
+        # which times the same work.
+        stateful = keras.backend.backend() != "torch"
         for _ in range(config["layers"]):
             if kind == "cell":
                 x = keras.layers.RNN(
@@ -161,7 +176,7 @@ def keras_model_of_kind(config, kind, jit):
                 )(x)
             else:
                 x = keras.layers.LSTM(
-                    config["hidden"], return_sequences=True, stateful=True
+                    config["hidden"], return_sequences=True, stateful=stateful
                 )(x)
             x = keras.layers.Dropout(config["dropout"])(x)
         if config["tied"] and kind == "keras":
@@ -279,11 +294,10 @@ def time_steps(step, steps, config):
 
 def peak_memory_mib(name, config_name, precision, steps):
     """Peak RSS of a fresh process that builds `name` and runs its steps."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = "; ".join(
         [
             "import sys",
-            f"sys.path.insert(0, {root!r})",
+            f"sys.path.insert(0, {ROOT!r})",
             "import benchmarks.throughput as b",
             f"config = b.CONFIGS[{config_name!r}]",
             f"train, predict = b.make_system({name!r}, config, {precision!r})",
@@ -349,14 +363,47 @@ def benchmark(config_name, systems, repeats, steps, precision, memory):
             rows[name]["peak_memory_mib"] = peak_memory_mib(
                 name, config_name, precision, steps
             )
-    ours = [name for name in rows if name.startswith("ours")]
+    add_ratios(rows)
+    return rows
+
+
+def add_ratios(rows):
+    """Each row's `ratio_to_ours`: its median over the best median of this
+    package on TensorFlow (the `ours-jit-*` rows)."""
+    ours = [name for name in rows if name.startswith("ours-jit")]
     for mode in ("train", "inference"):
         best = max(rows[name][mode]["median"] for name in ours)
         for name in rows:
             rows[name][mode]["ratio_to_ours"] = (
                 rows[name][mode]["median"] / best
             )
-    return rows
+
+
+def other_backend_rows(config_name, backend, repeats, steps, precision, memory):
+    """The `ours-BACKEND` and `keras-BACKEND` rows, measured in a child
+    process that runs Keras on `backend`."""
+    jit = OTHER_BACKENDS[backend]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "rows.json")
+        command = [
+            sys.executable, "-m", "benchmarks.throughput",
+            "--config", config_name, "--systems", f"ours-{jit}", f"keras-{jit}",
+            "--repeats", str(repeats), "--steps", str(steps),
+            "--precision", precision, "--json", path,
+            *([] if memory else ["--no-memory"]),
+        ]  # fmt: skip
+        subprocess.run(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "KERAS_BACKEND": backend},
+            check=True,
+            capture_output=True,
+        )
+        with open(path) as handle:
+            rows = json.load(handle)["configs"][config_name]
+    return {
+        f"{name.split('-')[0]}-{backend}": row for name, row in rows.items()
+    }
 
 
 def print_table(config_name, precision, rows):
@@ -412,6 +459,13 @@ def main(argv=None):
         action="store_true",
         help="tiny model, one repeat of one step (CI)",
     )
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=[],
+        choices=sorted(OTHER_BACKENDS),
+        help="other Keras backends to add rows for (ours and keras on each)",
+    )
     parser.add_argument("--json", default=None, help="write results here")
     args = parser.parse_args(argv)
     systems = args.systems or [
@@ -446,6 +500,18 @@ def main(argv=None):
             args.precision,
             memory=not args.no_memory,
         )
+        for backend in args.backends:
+            rows.update(
+                other_backend_rows(
+                    config_name,
+                    backend,
+                    repeats,
+                    steps,
+                    args.precision,
+                    memory=not args.no_memory,
+                )
+            )
+        add_ratios(rows)
         results["configs"][config_name] = rows
         print_table(config_name, args.precision, rows)
     write_json(args.json, results)

@@ -20,7 +20,10 @@ import os
 
 import tensorflow as tf
 
-from keras_lstm_scratch.errors import InvalidInputError
+from keras_lstm_scratch.errors import (
+    InvalidInputError,
+    check_tensorflow_backend,
+)
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 
@@ -43,7 +46,11 @@ def make_strategy(name="default", tpu=None):
     Raises:
         InvalidInputError: (a `ValueError`) for an unknown name, or
             `"multi-worker"` without a valid `TF_CONFIG`.
+        BackendError: (a `RuntimeError`) under another Keras backend.
     """
+    check_tensorflow_backend(
+        "make_strategy: tf.distribute strategies run on the TensorFlow backend"
+    )
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

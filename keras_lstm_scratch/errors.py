@@ -1,11 +1,13 @@
 """Errors that mean "what you gave cannot be used", not "there is a bug".
 
 Each one is also the built-in error a Keras user expects (`ValueError`,
-`FileNotFoundError`, `FileExistsError`, `OSError`), so code that catches
-those keeps working. The command-line tools catch `InputError` alone and
-print it as one line, `error: ...`, with exit status 2; any other
-exception is a bug and keeps its traceback.
+`FileNotFoundError`, `FileExistsError`, `OSError`, `RuntimeError`), so
+code that catches those keeps working. The command-line tools catch
+`InputError` alone and print it as one line, `error: ...`, with exit
+status 2; any other exception is a bug and keeps its traceback.
 """
+
+import keras
 
 
 class InputError(Exception):
@@ -34,3 +36,23 @@ class OutputWriteError(InputError, OSError):
     The message names the file, the system's reason and what was kept
     (`staged_write.reported_write_failure` writes it).
     """
+
+
+class BackendError(InputError, RuntimeError):
+    """A TensorFlow-only part (the SavedModel export, `tf.distribute`)
+    called under another Keras backend; the message says where to run it."""
+
+
+def check_tensorflow_backend(what):
+    """Raises `BackendError` unless Keras runs on TensorFlow.
+
+    Args:
+        what: The part that needs it and the way out, e.g. "the SavedModel
+            export: load the .keras file in a TensorFlow process".
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise BackendError(
+            f"{what} (this process runs Keras on {backend!r}; set "
+            "KERAS_BACKEND=tensorflow)."
+        )

@@ -8,6 +8,7 @@ from keras_lstm_scratch import (
     build_language_model,
     sparse_softmax_cross_entropy,
 )
+from keras_lstm_scratch.losses.cross_entropy import token_nll_ops
 
 to_numpy = keras.ops.convert_to_numpy
 VOCAB = 11
@@ -145,3 +146,20 @@ def test_a_training_step_equals_keras_loss():
         weights.append(model.get_weights())
     for ours, reference in zip(*weights, strict=True):
         np.testing.assert_allclose(ours, reference, atol=1e-6)
+
+
+def test_the_tensorflow_path_equals_its_keras_ops_twin():
+    targets, logits = random_batch(5)
+    targets[0, 0] = VOCAB  # out of range: nan on both paths
+    logits = tf.Variable(logits)
+    results = []
+    for nll_of in (sparse_softmax_cross_entropy, token_nll_ops):
+        with tf.GradientTape() as tape:
+            nll = nll_of(tf.constant(targets), tf.identity(logits))
+            loss = tf.reduce_sum(tf.where(tf.math.is_nan(nll), 0.0, nll))
+        results.append((nll.numpy(), tape.gradient(loss, logits).numpy()))
+    (fast_nll, fast_grad), (twin_nll, twin_grad) = results
+    np.testing.assert_allclose(fast_nll, twin_nll, rtol=1e-6, atol=1e-6)
+    assert np.isnan(fast_nll[0, 0]) and np.isnan(twin_nll[0, 0])
+    np.testing.assert_allclose(fast_grad[0, 1:], twin_grad[0, 1:], atol=1e-6)
+    np.testing.assert_allclose(fast_grad[1:], twin_grad[1:], atol=1e-6)

@@ -4,7 +4,10 @@ import pytest
 import tensorflow as tf
 
 from keras_lstm_scratch import OutputProjection, project_with_bias
-from keras_lstm_scratch.layers.output_projection import folds_bias
+from keras_lstm_scratch.layers.output_projection import (
+    folds_bias,
+    project_with_bias_ops,
+)
 from tests.layer_testing import run_layer_test
 
 to_numpy = keras.ops.convert_to_numpy
@@ -104,3 +107,21 @@ def test_layer_contract():
         expected_output_shape=(2, 3, 6),
         expected_num_trainable_weights=2,
     )
+
+
+@pytest.mark.parametrize("transpose_kernel", [False, True])
+def test_the_tensorflow_path_equals_its_keras_ops_twin(transpose_kernel):
+    # 700 tokens of 8 units: the TensorFlow path folds the bias.
+    inputs = tf.random.normal((20, 35, 8), seed=1)
+    kernel = tf.Variable(
+        tf.random.normal((9, 8) if transpose_kernel else (8, 9))
+    )
+    bias = tf.Variable(tf.random.normal((9,)))
+    results = []
+    for project in (project_with_bias, project_with_bias_ops):
+        with tf.GradientTape() as tape:
+            logits = project(inputs, kernel, bias, transpose_kernel)
+            loss = tf.reduce_sum(tf.sin(logits))
+        results.append([logits, *tape.gradient(loss, [kernel, bias])])
+    for fast, twin in zip(*results, strict=True):
+        np.testing.assert_allclose(fast.numpy(), twin.numpy(), atol=1e-4)

@@ -153,3 +153,34 @@ def test_bad_inputs_are_rejected():
         TimeLSTM(0)
     with pytest.raises(TypeError, match="int32"):
         TimeLSTM(UNITS)(np.zeros((BATCH, TIME, FEATURES), "int32"))
+
+
+@pytest.mark.parametrize("weight_dropout", [0.0, 0.5])
+def test_the_tensorflow_loop_equals_its_keras_ops_twin(weight_dropout):
+    # ops_loop is what JAX and PyTorch run; here both run on TensorFlow,
+    # the weight-drop masks drawn from the same seed.
+    inputs = tf.constant(random((BATCH, TIME, FEATURES), 6))
+    results = []
+    for twin in (False, True):
+        layer = TimeLSTM(
+            UNITS, return_sequences=True, weight_dropout=weight_dropout, seed=4
+        )
+        layer(inputs)
+        layer.set_weights(
+            [random(w.shape, 7 + i) for i, w in enumerate(layer.weights)]
+        )
+        if twin:
+
+            def ops_loop(
+                sequences, initial_state, mask, training=False, layer=layer
+            ):
+                drop = bool(training) and weight_dropout > 0
+                return layer.ops_loop(sequences, initial_state, drop)
+
+            layer.inner_loop = ops_loop
+        with tf.GradientTape() as tape:
+            outputs = layer(inputs, training=True)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        results.append([outputs, *tape.gradient(loss, layer.weights)])
+    for fast, twin in zip(*results, strict=True):
+        np.testing.assert_allclose(fast.numpy(), twin.numpy(), atol=1e-5)

@@ -44,6 +44,9 @@ class TokenNLLEvaluator:
 
     def __init__(self, model):
         self.model = model
+        if keras.backend.backend() != "tensorflow":
+            self.metric = Perplexity()  # scored by `score_batches`
+            return
         self.strategy = model.distribute_strategy
         with self.strategy.scope():
             self.metric = Perplexity()
@@ -66,8 +69,12 @@ class TokenNLLEvaluator:
         self.metric.reset_state()
         if reset_states:
             reset_rnn_states(self.model)
-        for batch in self.strategy.experimental_distribute_dataset(dataset):
-            self._distributed_score(batch)
+        if keras.backend.backend() != "tensorflow":
+            self.score_batches(dataset)
+        else:
+            batches = self.strategy.experimental_distribute_dataset(dataset)
+            for batch in batches:
+                self._distributed_score(batch)
         if reset_states:
             reset_rnn_states(self.model)
         count = float(ops.convert_to_numpy(self.metric.token_count))
@@ -78,6 +85,16 @@ class TokenNLLEvaluator:
             )
         total = float(ops.convert_to_numpy(self.metric.total_nll))
         return total / count, count
+
+    def score_batches(self, dataset):
+        """Adds every batch to the metric, one compiled prediction each
+        (the JAX and PyTorch path; `tf.data` batches arrive as NumPy)."""
+        if isinstance(dataset, tf.data.Dataset):
+            dataset = dataset.as_numpy_iterator()
+        for batch in dataset:
+            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
+            logits = self.model.predict_on_batch(x)
+            self.metric.update_state(y, logits, sample_weight)
 
 
 def evaluate_token_nll(model, dataset, reset_states=True):

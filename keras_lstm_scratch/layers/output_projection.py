@@ -23,6 +23,7 @@ of a 700-token batch) folds, a tied 2x200 model (3.5 per unit) and the
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 FOLD_MIN_TOKENS_PER_UNIT = 4
 
@@ -36,7 +37,10 @@ def folds_bias(tokens, units):
 
 def project_with_bias(inputs, kernel, bias, transpose_kernel=False):
     """`inputs @ kernel + bias`, the bias folded into the product when that
-    pays (`folds_bias`).
+    pays (`folds_bias`) on the TensorFlow backend.
+
+    On the other backends it is `project_with_bias_ops`, the same product
+    in `keras.ops` (their compilers fuse the bias themselves).
 
     Args:
         inputs: Float `(..., units)`.
@@ -48,6 +52,8 @@ def project_with_bias(inputs, kernel, bias, transpose_kernel=False):
     Returns:
         `(..., vocab)` logits in `inputs.dtype`.
     """
+    if keras.backend.backend() != "tensorflow":
+        return project_with_bias_ops(inputs, kernel, bias, transpose_kernel)
     units = inputs.shape[-1]
     kernel = tf.cast(kernel, inputs.dtype)
     bias = tf.cast(bias, inputs.dtype)
@@ -66,6 +72,14 @@ def project_with_bias(inputs, kernel, bias, transpose_kernel=False):
     return tf.reshape(
         logits, tf.concat([tf.shape(inputs)[:-1], tf.shape(bias)], 0)
     )
+
+
+def project_with_bias_ops(inputs, kernel, bias, transpose_kernel=False):
+    """`inputs @ kernel + bias` in `keras.ops`, on any backend."""
+    kernel = ops.cast(kernel, inputs.dtype)
+    if transpose_kernel:
+        kernel = ops.transpose(kernel)  # (units, vocab)
+    return ops.matmul(inputs, kernel) + ops.cast(bias, inputs.dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_lstm_scratch")

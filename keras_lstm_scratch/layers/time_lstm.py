@@ -17,7 +17,9 @@ book's name for the loop over time) is that same `RNN` of the same
 
 docs/speed.md measures what this gains over the generic loop and over
 `keras.layers.LSTM`. Calls with a mask or with `go_backwards=True` take
-Keras's generic loop, unchanged.
+Keras's generic loop, unchanged. On the other Keras backends (JAX,
+PyTorch) the loop is `ops_loop`: the same hoisted projection and gates in
+`keras.ops`, scanned over time, differentiated by the backend.
 
 `weight_dropout` is AWD-LSTM's weight drop (DropConnect on the recurrent
 weights, Merity et al., 2017): in training, each call multiplies `U` by
@@ -28,6 +30,7 @@ batch window) draws a new one.
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from keras_lstm_scratch.argument_checks import check_float_inputs, check_rate
 from keras_lstm_scratch.layers.lstm_cell import LSTMCell
@@ -125,6 +128,9 @@ class TimeLSTM(keras.layers.RNN):
         # On-read synchronised variables keep a copy per replica that its
         # own steps read and assign; a reset (a cross-replica assign of
         # zeros) reaches every copy. With one device they are ordinary.
+        if keras.backend.backend() != "tensorflow":
+            return super()._create_state_variables(batch_size)
+
         def per_replica(next_creator, **kwargs):
             kwargs["synchronization"] = tf.VariableSynchronization.ON_READ
             kwargs["aggregation"] = tf.VariableAggregation.MEAN
@@ -148,21 +154,18 @@ class TimeLSTM(keras.layers.RNN):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         check_float_inputs("TimeLSTM", sequences)
         drop_weights = bool(training) and self.weight_dropout > 0
-        if (
-            mask is not None
-            or self.go_backwards
-            or self.unroll
-            or keras.backend.backend() != "tensorflow"
-        ):
+        if mask is not None or self.go_backwards or self.unroll:
             if drop_weights:
                 raise ValueError(
                     f"TimeLSTM {self.name!r}: weight_dropout="
-                    f"{self.weight_dropout} runs only in the fast loop, "
-                    "which takes no mask, no go_backwards and no unroll on "
-                    "the TensorFlow backend. Drop the mask (or these "
-                    "options), or set weight_dropout=0."
+                    f"{self.weight_dropout} runs only in TimeLSTM's own "
+                    "loop, which takes no mask, no go_backwards and no "
+                    "unroll. Drop the mask (or these options), or set "
+                    "weight_dropout=0."
                 )
             return super().inner_loop(sequences, initial_state, mask, training)
+        if keras.backend.backend() != "tensorflow":
+            return self.ops_loop(sequences, initial_state, drop_weights)
         # Snapshots: for a stateful layer these are the state variables,
         # which RNN.call overwrites before the backward pass reads them.
         h0, c0 = (tf.identity(state) for state in initial_state)
@@ -185,6 +188,37 @@ class TimeLSTM(keras.layers.RNN):
             )
         hs, h, c = self.recurrence(projection, h0, c0, recurrent_kernel)
         return h, tf.transpose(hs, [1, 0, 2]), [h, c]
+
+    def ops_loop(self, sequences, initial_state, drop_weights):
+        """The loop of the backends other than TensorFlow, in `keras.ops`.
+
+        The same hoisted `x @ W + b` and the same gates, scanned over time
+        with `keras.ops.scan` (`lax.scan` on JAX); the backward pass is the
+        backend's automatic differentiation. The twin of the TensorFlow
+        path, tested against it.
+        """
+        # Copies: a stateful layer's states are variables that RNN.call
+        # assigns in place, which PyTorch's autograd must not see.
+        h0, c0 = (ops.copy(state) for state in initial_state)
+        projection = ops.matmul(sequences, self.cell.kernel) + self.cell.bias
+        recurrent_kernel = ops.convert_to_tensor(self.cell.recurrent_kernel)
+        if drop_weights:  # one mask for every step of this call
+            recurrent_kernel = recurrent_kernel * self.recurrent_kernel_mask(
+                recurrent_kernel.dtype
+            )
+        apply_gates = self.cell.apply_gates
+
+        def step(states, step_projection):
+            h, c = states
+            z = step_projection + ops.matmul(h, recurrent_kernel)
+            h, c, _ = apply_gates(z, c)
+            # Outputs shaped as the carry, as TensorFlow's ops.scan wants.
+            return (h, c), (h, c)
+
+        (h, c), (hs, _) = ops.scan(
+            step, (h0, c0), ops.transpose(projection, [1, 0, 2])
+        )
+        return h, ops.transpose(hs, [1, 0, 2]), [h, c]
 
     def recurrence(self, input_projection, h0, c0, recurrent_kernel):
         """Runs the cell over time from precomputed `x @ W + b`.

@@ -21,6 +21,7 @@ in one pass.
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 
 def sparse_softmax_cross_entropy(targets, logits):
@@ -35,25 +36,27 @@ def sparse_softmax_cross_entropy(targets, logits):
     Returns:
         Float32 `(...)`: `logsumexp(logits) - logits[target]` per token.
     """
-    logits = tf.convert_to_tensor(logits)
-    targets = tf.convert_to_tensor(targets)
+    logits = ops.convert_to_tensor(logits)
+    targets = ops.convert_to_tensor(targets)
     if not keras.backend.is_int_dtype(targets.dtype):
         raise TypeError(
             "sparse_softmax_cross_entropy expects integer target ids; "
-            f"received dtype {targets.dtype.name}."
+            f"received dtype {keras.backend.standardize_dtype(targets.dtype)}."
         )
     if not keras.backend.is_float_dtype(logits.dtype):
         raise TypeError(
             "sparse_softmax_cross_entropy expects floating-point logits; "
-            f"received dtype {logits.dtype.name}."
+            f"received dtype {keras.backend.standardize_dtype(logits.dtype)}."
         )
-    if logits.shape.rank is not None and targets.shape.rank is not None:
-        if logits.shape.rank != targets.shape.rank + 1:
-            raise ValueError(
-                "sparse_softmax_cross_entropy expects logits of shape "
-                f"targets.shape + (vocab_size,); received targets.shape="
-                f"{targets.shape} and logits.shape={logits.shape}."
-            )
+    ranks = rank(logits), rank(targets)
+    if None not in ranks and ranks[0] != ranks[1] + 1:
+        raise ValueError(
+            "sparse_softmax_cross_entropy expects logits of shape "
+            f"targets.shape + (vocab_size,); received targets.shape="
+            f"{tuple(targets.shape)} and logits.shape={tuple(logits.shape)}."
+        )
+    if keras.backend.backend() != "tensorflow":
+        return token_nll_ops(targets, logits)
     vocab_size = tf.shape(logits)[-1]
     token_shape = tf.shape(targets)
     nll = _token_nll(
@@ -61,6 +64,26 @@ def sparse_softmax_cross_entropy(targets, logits):
         tf.reshape(tf.cast(targets, "int32"), [-1]),
     )
     return tf.reshape(nll, token_shape)
+
+
+def rank(tensor):
+    """The number of dimensions, or `None` (a graph tensor of unknown rank)."""
+    if getattr(tensor.shape, "rank", 0) is None:
+        return None
+    return len(tensor.shape)
+
+
+def token_nll_ops(targets, logits):
+    """The same per-token NLL in `keras.ops`, on any backend (autodiff
+    gradient): the path of the backends other than TensorFlow."""
+    logits = ops.cast(logits, "float32")
+    targets = ops.cast(targets, "int32")
+    vocab_size = ops.shape(logits)[-1]
+    in_range = ops.logical_and(targets >= 0, targets < vocab_size)
+    safe_targets = ops.expand_dims(ops.where(in_range, targets, 0), -1)
+    target_logit = ops.take_along_axis(logits, safe_targets, axis=-1)[..., 0]
+    nll = ops.logsumexp(logits, axis=-1) - target_logit
+    return ops.where(in_range, nll, float("nan"))
 
 
 @tf.custom_gradient
@@ -132,12 +155,8 @@ class SparseSoftmaxCrossEntropy(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
 
     def call(self, y_true, y_pred):
-        y_true = tf.convert_to_tensor(y_true)
-        if (
-            y_true.shape.rank is not None
-            and y_true.shape.rank == len(y_pred.shape)
-            and y_true.shape[-1] == 1
-        ):
-            y_true = tf.squeeze(y_true, axis=-1)  # (batch, time, 1) ids
+        y_true = ops.convert_to_tensor(y_true)
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+            y_true = ops.squeeze(y_true, axis=-1)  # (batch, time, 1) ids
         # Keras's Loss.__call__ has cast the ids to the loss dtype.
-        return sparse_softmax_cross_entropy(tf.cast(y_true, "int32"), y_pred)
+        return sparse_softmax_cross_entropy(ops.cast(y_true, "int32"), y_pred)

@@ -31,6 +31,8 @@ class GlobalBatchClipping:
 
     def _clip_gradients(self, grads):
         # `grads` holds no None: Keras filters empty gradients first.
+        if keras.backend.backend() != "tensorflow":  # one device there
+            return super()._clip_gradients(grads)
         replica = tf.distribute.get_replica_context()
         clips = self.clipnorm or self.global_clipnorm or self.clipvalue
         if not clips or replica is None or replica.num_replicas_in_sync == 1:

@@ -10,7 +10,11 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
-from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
+from keras_lstm_scratch.errors import (
+    ExistingOutputError,
+    InvalidInputError,
+    check_tensorflow_backend,
+)
 from keras_lstm_scratch.evaluation import NeuralCache
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 from keras_lstm_scratch.staged_write import staged_folder
@@ -185,7 +189,13 @@ def export_for_serving(
             positive integer.
         OutputWriteError: (an `OSError`) if the folder cannot be written
             (full disk, read-only, no permission); no version is left.
+        BackendError: (a `RuntimeError`) under a Keras backend other than
+            TensorFlow.
     """
+    check_tensorflow_backend(
+        "export_for_serving writes a TensorFlow SavedModel: save the model "
+        "as .keras, load it in a TensorFlow process and export it there"
+    )
     model_dir = os.path.join(export_root, name)
     target = os.path.join(model_dir, str(new_version(model_dir, version)))
     kept = "No version was written; the existing versions are unchanged."

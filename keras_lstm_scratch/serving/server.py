@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
+from keras_lstm_scratch.errors import check_tensorflow_backend
 from keras_lstm_scratch.evaluation import neural_cache
 from keras_lstm_scratch.evaluation.stream_model import target_log_probs
 from keras_lstm_scratch.language_model import float32_copy, model_parts
@@ -88,6 +89,10 @@ class LanguageModelServer:
     """
 
     def __init__(self, model, words, tokenization=WORD_TOKENS, cache=None):
+        check_tensorflow_backend(
+            "LanguageModelServer builds TensorFlow functions: load the .keras "
+            "file in a TensorFlow process and serve it there"
+        )
         self.tokenizer = GraphTokenizer(words, tokenization)
         self.tokenization = tokenization
         self.cache = cache
