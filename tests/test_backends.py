@@ -221,3 +221,37 @@ def test_a_model_trained_on_jax_is_exported_and_served_by_tensorflow(
         tf.nn.log_softmax(jax_logits).numpy(),
         **TOLERANCE,
     )
+
+
+# TensorFlow-only parts on JAX: one clear line each, not an unrelated error.
+TENSORFLOW_ONLY = r"""
+import numpy as np
+from keras_lstm_scratch import build_language_model, make_strategy
+from keras_lstm_scratch.errors import BackendError
+from keras_lstm_scratch.serving import export_for_serving
+
+model = build_language_model(5, 4, 4)
+for call in (
+    lambda: export_for_serving(model, list("abcde"), "/nonexistent", "m"),
+    lambda: make_strategy("mirrored"),
+):
+    try:
+        call()
+    except BackendError as error:
+        print("BackendError:", error)
+"""
+
+
+@pytest.mark.slow
+def test_tensorflow_only_parts_say_so_on_another_backend():
+    completed = run_on("jax", "-c", TENSORFLOW_ONLY)
+    lines = [
+        line
+        for line in completed.stdout.splitlines()
+        if line.startswith("BackendError:")
+    ]
+    assert len(lines) == 2, completed.stdout
+    assert "export_for_serving writes a TensorFlow SavedModel" in lines[0]
+    assert "tf.distribute" in lines[1]
+    for line in lines:
+        assert "KERAS_BACKEND=tensorflow" in line and "'jax'" in line
