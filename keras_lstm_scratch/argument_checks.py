@@ -5,6 +5,8 @@ import numbers
 
 import keras
 
+from keras_lstm_scratch.errors import BackendError
+
 
 def check_positive_int(name, value):
     """Returns `value` if it is a positive integer, else raises.
@@ -91,4 +93,19 @@ def check_float_inputs(layer_name, inputs):
             f"{layer_name} expects floating-point inputs; received dtype "
             f"{inputs.dtype}. Embed integer token ids first (e.g. with "
             "TiedEmbedding or keras.layers.Embedding)."
+        )
+
+
+def check_tensorflow_backend(what):
+    """Raises `BackendError` unless Keras runs on TensorFlow.
+
+    Args:
+        what: The part that needs it and the way out, e.g. "the SavedModel
+            export: load the .keras file in a TensorFlow process".
+    """
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise BackendError(
+            f"{what} (this process runs Keras on {backend!r}; set "
+            "KERAS_BACKEND=tensorflow)."
         )

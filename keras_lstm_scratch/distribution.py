@@ -20,10 +20,8 @@ import os
 
 import tensorflow as tf
 
-from keras_lstm_scratch.errors import (
-    InvalidInputError,
-    check_tensorflow_backend,
-)
+from keras_lstm_scratch.argument_checks import check_tensorflow_backend
+from keras_lstm_scratch.errors import InvalidInputError
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 

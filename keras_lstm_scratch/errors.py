@@ -7,8 +7,6 @@ code that catches those keeps working. The command-line tools catch
 status 2; any other exception is a bug and keeps its traceback.
 """
 
-import keras
-
 
 class InputError(Exception):
     """A file, folder or value given by the user that cannot be used.
@@ -41,18 +39,3 @@ class OutputWriteError(InputError, OSError):
 class BackendError(InputError, RuntimeError):
     """A TensorFlow-only part (the SavedModel export, `tf.distribute`)
     called under another Keras backend; the message says where to run it."""
-
-
-def check_tensorflow_backend(what):
-    """Raises `BackendError` unless Keras runs on TensorFlow.
-
-    Args:
-        what: The part that needs it and the way out, e.g. "the SavedModel
-            export: load the .keras file in a TensorFlow process".
-    """
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise BackendError(
-            f"{what} (this process runs Keras on {backend!r}; set "
-            "KERAS_BACKEND=tensorflow)."
-        )

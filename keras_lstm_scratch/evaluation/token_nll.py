@@ -44,6 +44,7 @@ class TokenNLLEvaluator:
 
     def __init__(self, model):
         self.model = model
+        self.strategy = None  # TensorFlow's, where there is one
         if keras.backend.backend() != "tensorflow":
             self.metric = Perplexity()  # scored by `score_batches`
             return
@@ -69,7 +70,7 @@ class TokenNLLEvaluator:
         self.metric.reset_state()
         if reset_states:
             reset_rnn_states(self.model)
-        if keras.backend.backend() != "tensorflow":
+        if self.strategy is None:
             self.score_batches(dataset)
         else:
             batches = self.strategy.experimental_distribute_dataset(dataset)

@@ -9,12 +9,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
-from keras_lstm_scratch.errors import (
-    ExistingOutputError,
-    InvalidInputError,
-    check_tensorflow_backend,
-)
+from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
 from keras_lstm_scratch.evaluation import NeuralCache
 from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
 from keras_lstm_scratch.staged_write import staged_folder

@@ -19,8 +19,8 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
-from keras_lstm_scratch.errors import check_tensorflow_backend
 from keras_lstm_scratch.evaluation import neural_cache
 from keras_lstm_scratch.evaluation.stream_model import target_log_probs
 from keras_lstm_scratch.language_model import float32_copy, model_parts
