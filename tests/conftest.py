@@ -1,6 +1,12 @@
 import os
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Corpora the tests prepare go to a folder of this session, not the
+# user's cache (the variable reaches the CLIs the tests start, too).
+os.environ["KERAS_LSTM_SCRATCH_PREPARED_DIR"] = tempfile.mkdtemp(
+    prefix="keras-lstm-scratch-prepared-"
+)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -68,7 +68,7 @@ def test_user_corpus_caps_the_vocabulary_and_maps_rare_words_to_unk(tmp_path):
         "<unk>",
         "<eos>",
     ]
-    assert corpus.test.dtype == np.int32
+    assert corpus.test.dtype == np.uint8  # the narrowest that holds 4 ids
 
 
 def test_vocabulary_round_trips_through_json(tmp_path):

@@ -25,6 +25,8 @@ Training drops the tail that does not fill a whole window in every row
 the padded positions get weight 0, so each token is counted exactly once.
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -32,8 +34,13 @@ from keras_lstm_scratch.argument_checks import check_positive_int
 from keras_lstm_scratch.errors import InvalidInputError
 
 
-def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
-    """Cuts a token stream into truncated-BPTT windows.
+@dataclasses.dataclass(frozen=True)
+class TBPTTLayout:
+    """Where each window of a stream lies; reads any window on demand.
+
+    The stream is never copied: a window is gathered from `ids` (a NumPy
+    array or a memory map of a prepared corpus) when it is asked for, so
+    the memory is a window's, not the stream's.
 
     Args:
         ids: 1-D int token stream.
@@ -44,6 +51,88 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
             padding 0, so that every target is counted once.
         pad_id: Token id written into padded positions.
 
+    Raises:
+        InvalidInputError: (a `ValueError`) if the stream cannot fill one
+            window (training) or has fewer than 2 tokens (evaluation).
+    """
+
+    ids: np.ndarray
+    batch_size: int
+    seq_len: int
+    pad: bool = False
+    pad_id: int = 0
+
+    def __post_init__(self):
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("seq_len", self.seq_len)
+        if np.ndim(self.ids) != 1:
+            raise ValueError(
+                "ids must be a 1-D token stream; got shape "
+                f"{np.shape(self.ids)}."
+            )
+        num_pairs = len(self.ids) - 1  # the first token is never a target
+        window_tokens = self.batch_size * self.seq_len
+        if self.pad and num_pairs < 1:
+            raise InvalidInputError(
+                f"A corpus of {len(self.ids)} tokens has nothing to predict; "
+                "evaluation needs at least 2 tokens."
+            )
+        if not self.pad and num_pairs < window_tokens:
+            raise InvalidInputError(
+                f"{len(self.ids)} tokens (words and <eos>) cannot fill one "
+                f"training window of batch_size * seq_len + 1 = "
+                f"{window_tokens + 1} tokens. Use more text, or a smaller "
+                "batch_size or seq_len."
+            )
+
+    @property
+    def row_length(self):
+        """Tokens per row: whole windows, padded (evaluation) or cut."""
+        num_pairs = len(self.ids) - 1
+        if self.pad:
+            row_length = -(-num_pairs // self.batch_size)  # ceil
+            return -(-row_length // self.seq_len) * self.seq_len
+        window_tokens = self.batch_size * self.seq_len
+        return (num_pairs // window_tokens) * self.seq_len
+
+    @property
+    def num_windows(self):
+        return self.row_length // self.seq_len
+
+    def windows(self, first, stop):
+        """Windows `first .. stop - 1`: `(inputs, targets, weights)`, each
+        `(stop - first, batch_size, seq_len)`."""
+        used = min(len(self.ids) - 1, self.row_length * self.batch_size)
+        rows = np.arange(self.batch_size) * self.row_length
+        columns = np.arange(first * self.seq_len, stop * self.seq_len)
+        where = rows[:, None] + columns[None, :]  # (batch, columns)
+        real = where < used
+        where = np.where(real, where, 0)
+        inputs = np.where(real, self.ids[where], self.pad_id)
+        targets = np.where(real, self.ids[where + 1], self.pad_id)
+
+        def to_windows(stream):
+            # (batch, columns) -> (windows, batch, seq_len)
+            return stream.reshape(
+                self.batch_size, -1, self.seq_len
+            ).transpose(1, 0, 2)
+
+        return (
+            to_windows(inputs.astype(np.int32)),
+            to_windows(targets.astype(np.int32)),
+            to_windows(real.astype(np.float32)),
+        )
+
+
+def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
+    """Cuts a token stream into truncated-BPTT windows, all in memory.
+
+    For a short stream (validation, tests); `tbptt_dataset` reads a long
+    one window by window.
+
+    Args:
+        ids, batch_size, seq_len, pad, pad_id: As for `TBPTTLayout`.
+
     Returns:
         `(inputs, targets, weights)`, each `(num_windows, batch_size,
         seq_len)`; inputs and targets int32, weights float32 (1 for real
@@ -53,60 +142,35 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
         InvalidInputError: (a `ValueError`) if the stream cannot fill one
             window (training) or has fewer than 2 tokens (evaluation).
     """
-    batch_size = check_positive_int("batch_size", batch_size)
-    seq_len = check_positive_int("seq_len", seq_len)
-    ids = np.asarray(ids, dtype=np.int32)
-    if ids.ndim != 1:
-        raise ValueError(
-            f"ids must be a 1-D token stream; got shape {ids.shape}."
-        )
-    num_pairs = len(ids) - 1  # the first token is never a target
-    window_tokens = batch_size * seq_len
-    if pad:
-        if num_pairs < 1:
-            raise InvalidInputError(
-                f"A corpus of {len(ids)} tokens has nothing to predict; "
-                "evaluation needs at least 2 tokens."
-            )
-        row_length = -(-num_pairs // batch_size)  # ceil
-        row_length = -(-row_length // seq_len) * seq_len
-    else:
-        if num_pairs < window_tokens:
-            raise InvalidInputError(
-                f"{len(ids)} tokens (words and <eos>) cannot fill one "
-                f"training window of batch_size * seq_len + 1 = "
-                f"{window_tokens + 1} tokens. Use more text, or a smaller "
-                "batch_size or seq_len."
-            )
-        row_length = (num_pairs // window_tokens) * seq_len
-    used = min(num_pairs, row_length * batch_size)
-    inputs = np.full(row_length * batch_size, pad_id, dtype=np.int32)
-    targets = np.full(row_length * batch_size, pad_id, dtype=np.int32)
-    weights = np.zeros(row_length * batch_size, dtype=np.float32)
-    inputs[:used] = ids[:used]
-    targets[:used] = ids[1 : used + 1]
-    weights[:used] = 1.0
-
-    def to_windows(stream):
-        # (batch, row_length) -> (num_windows, batch, seq_len)
-        rows = stream.reshape(batch_size, row_length)
-        return rows.reshape(batch_size, -1, seq_len).transpose(1, 0, 2)
-
-    return to_windows(inputs), to_windows(targets), to_windows(weights)
+    layout = TBPTTLayout(np.asarray(ids), batch_size, seq_len, pad, pad_id)
+    return layout.windows(0, layout.num_windows)
 
 
-def tbptt_dataset(ids, batch_size, seq_len, pad=False):
+def tbptt_dataset(ids, batch_size, seq_len, pad=False, first_window=0):
     """A `tf.data.Dataset` of `(x, y)` (training) or `(x, y, weight)` windows.
 
     The windows come in order (never shuffle: the states carry across
-    them). With `pad=True` the sample weights mask the padding.
+    them), each read from `ids` when the pipeline reaches it, so a memory
+    map is never loaded whole. With `pad=True` the sample weights mask the
+    padding. `first_window` starts the sequence later (a run resumed
+    inside an epoch).
     """
-    inputs, targets, weights = tbptt_windows(ids, batch_size, seq_len, pad)
-    if pad:
-        return tf.data.Dataset.from_tensor_slices((inputs, targets, weights))
-    return tf.data.Dataset.from_tensor_slices((inputs, targets))
+    layout = TBPTTLayout(ids, batch_size, seq_len, pad)
 
+    def read(index):
+        inputs, targets, weights = layout.windows(index, index + 1)
+        return inputs[0], targets[0], weights[0]
 
+    def read_window(index):
+        window = tf.numpy_function(
+            read, [index], (tf.int32, tf.int32, tf.float32), stateful=False
+        )
+        for part in window:
+            part.set_shape((batch_size, seq_len))
+        return window if pad else window[:2]
+
+    windows = tf.data.Dataset.range(first_window, layout.num_windows)
+    return windows.map(read_window).prefetch(tf.data.AUTOTUNE)
 def count_targets(ids):
     """Number of predicted tokens in a stream: every token but the first."""
     return max(len(ids) - 1, 0)

@@ -1,16 +1,18 @@
 """A language-modelling corpus: three id streams and their vocabulary."""
 
 import dataclasses
-import os
 
 import numpy as np
 
-from keras_lstm_scratch.data.text_files import read_tokens
-from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
+from keras_lstm_scratch.data.text_sources import SPLITS
+from keras_lstm_scratch.data.tokenization import (
+    WORD_SEPARATORS,
+    WORD_TOKENS,
+    Tokenization,
+)
 from keras_lstm_scratch.data.vocabulary import Vocabulary
-from keras_lstm_scratch.errors import MissingInputError
 
-SPLITS = ("train", "valid", "test")
+COUNT_BLOCK = 1 << 22  # ids whose words are counted at a time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,13 +20,18 @@ class Corpus:
     """Token-id streams for training, validation and test.
 
     Args:
-        train: int32 ids `(num_train_tokens,)`.
-        valid: int32 ids `(num_valid_tokens,)`.
-        test: int32 ids `(num_test_tokens,)`.
+        train: ids `(num_train_tokens,)`: an unsigned integer array, a
+            read-only memory map for a prepared corpus
+            (`prepared_corpus.py`).
+        valid: ids `(num_valid_tokens,)`.
+        test: ids `(num_test_tokens,)`.
         vocabulary: The `Vocabulary` the ids index.
         sources: Optional `{split: where it came from}` (a file path or a
             TFDS split), for messages about a split's text.
         tokenization: The `Tokenization` the text was read with.
+        key: The prepared text's content key (`""` for a corpus made in
+            memory): a run records it, and a resume on other text is
+            refused.
     """
 
     train: np.ndarray
@@ -33,6 +40,7 @@ class Corpus:
     vocabulary: Vocabulary
     sources: dict = dataclasses.field(default_factory=dict)
     tokenization: Tokenization = WORD_TOKENS
+    key: str = ""
 
     def split(self, name):
         """Returns the ids of split `name` (`train`, `valid` or `test`)."""
@@ -43,8 +51,30 @@ class Corpus:
         return getattr(self, name)
 
     def count_words(self, ids):
-        """Whitespace words (each `<eos>` one) of the text of `ids`."""
-        return self.tokenization.count_words(self.vocabulary.decode(ids))
+        """Whitespace words (each `<eos>` one) of the text of `ids`.
+
+        `Tokenization.count_words`'s rule, counted over the ids in blocks:
+        for characters a word ends at a character followed by a separator,
+        `<eos>` or the end.
+        """
+        if not self.tokenization.is_chars:
+            return len(ids)
+        words = self.vocabulary.words
+        is_end = np.array([w in WORD_SEPARATORS for w in words])
+        is_end[self.vocabulary.end_of_sentence_id] = True
+        is_eos = np.zeros(len(words), dtype=bool)
+        is_eos[self.vocabulary.end_of_sentence_id] = True
+        count = 0
+        for start in range(0, len(ids), COUNT_BLOCK):
+            block = np.asarray(ids[start : start + COUNT_BLOCK + 1])
+            ends = is_end[block]
+            following = ends[1:] if start + COUNT_BLOCK < len(ids) else (
+                np.append(ends[1:], True)
+            )  # fmt: skip
+            current = block[: len(following)]
+            count += int(is_eos[current].sum())
+            count += int((~is_end[current] & following).sum())
+        return count
 
 
 def corpus_from_token_lists(
@@ -71,59 +101,4 @@ def corpus_from_token_lists(
         sources=dict(sources or {}),
         tokenization=tokenization,
         **ids,
-    )
-
-
-def split_paths(directory, pattern="{split}.txt"):
-    """Returns `{split: path}` for the three files in `directory`.
-
-    Raises:
-        MissingInputError: (a `FileNotFoundError`) naming every missing
-            split file.
-    """
-    paths = {
-        name: os.path.join(directory, pattern.format(split=name))
-        for name in SPLITS
-    }
-    missing = [path for path in paths.values() if not os.path.isfile(path)]
-    if missing:
-        raise MissingInputError(
-            f"Missing corpus split file(s) in {directory}: {missing}. "
-            f"Expected {sorted(os.path.basename(p) for p in paths.values())}."
-        )
-    return paths
-
-
-def load_text_corpus(
-    directory,
-    max_vocab_size=10000,
-    pattern="{split}.txt",
-    tokenization=WORD_TOKENS,
-):
-    """Loads the user's own `train.txt`, `valid.txt`, `test.txt`.
-
-    Each line is a sentence, read as whitespace-separated words or as
-    characters (`tokenization`); `<eos>` ends each line. The vocabulary is
-    built from the training split only, capped at `max_vocab_size` most
-    frequent tokens (specials included); rarer and unseen ones become
-    `<unk>`.
-
-    Args:
-        directory: Folder holding the three files.
-        max_vocab_size: Vocabulary cap, or `None` for every training token.
-        pattern: File name pattern with a `{split}` field.
-        tokenization: A `Tokenization`, words by default.
-
-    Returns:
-        A `Corpus`.
-    """
-    paths = split_paths(directory, pattern)
-    tokens = {
-        name: read_tokens(path, tokenization) for name, path in paths.items()
-    }
-    return corpus_from_token_lists(
-        tokens,
-        max_vocab_size=max_vocab_size,
-        sources=paths,
-        tokenization=tokenization,
     )

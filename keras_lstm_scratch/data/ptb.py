@@ -5,15 +5,17 @@ import shutil
 import urllib.error
 import urllib.request
 
-from keras_lstm_scratch.data.corpus import SPLITS, corpus_from_token_lists
-from keras_lstm_scratch.data.text_files import read_tokens
+from keras_lstm_scratch.data.cache import default_cache_dir
+from keras_lstm_scratch.data.prepared_corpus import prepare_corpus
+from keras_lstm_scratch.data.text_sources import SPLITS, split_files_source
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from keras_lstm_scratch.staged_write import sha256_of, staged_folder
 
 # Where the book ("Deep Learning from Scratch 2", dataset/ptb.py) fetches it.
 PTB_URL = "https://raw.githubusercontent.com/tomsercu/lstm/master/data/"
-PTB_FILES = {split: f"ptb.{split}.txt" for split in SPLITS}
+PTB_FILE_PATTERN = "ptb.{split}.txt"
+PTB_FILES = {split: PTB_FILE_PATTERN.format(split=split) for split in SPLITS}
 PTB_SHA256 = {  # the SHA256SUMS published with Mikolov's split
     "ptb.train.txt": (
         "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"
@@ -27,8 +29,6 @@ PTB_SHA256 = {  # the SHA256SUMS published with Mikolov's split
 }
 # A local copy of the three files, used instead of the download.
 DATA_DIR_ENV = "KERAS_LSTM_SCRATCH_PTB_DIR"
-# Root of the download cache; default ~/.cache/keras_lstm_scratch.
-CACHE_DIR_ENV = "KERAS_LSTM_SCRATCH_CACHE"
 
 
 def verify_ptb_file(path, want):
@@ -67,13 +67,6 @@ def verify_ptb_directory(directory, expected=None):
         )
     for name, want in expected.items():
         verify_ptb_file(os.path.join(directory, name), want)
-
-
-def default_cache_dir():
-    """The download cache root: `$KERAS_LSTM_SCRATCH_CACHE` or ~/.cache/..."""
-    return os.environ.get(CACHE_DIR_ENV) or os.path.join(
-        os.path.expanduser("~"), ".cache", "keras_lstm_scratch"
-    )
 
 
 def download_ptb(cache_dir=None, base_url=PTB_URL, expected=None, timeout=60):
@@ -166,18 +159,12 @@ def load_ptb(
         cache_dir: Cache root (default `default_cache_dir()`).
         tokenization: A `Tokenization`, words by default.
 
+    The ids are prepared once into the cache (`prepared_corpus.py`).
+
     Returns:
-        A `Corpus` of int32 id streams: as words, train 929,589, valid
+        A `Corpus` of memory-mapped id streams: as words, train 929,589, valid
         73,760 and test 82,430 tokens.
     """
     directory = resolve_ptb_directory(data_dir, download, cache_dir)
-    paths = {
-        split: os.path.join(directory, PTB_FILES[split]) for split in SPLITS
-    }
-    tokens = {
-        split: read_tokens(path, tokenization, strip_lines=True)
-        for split, path in paths.items()
-    }
-    return corpus_from_token_lists(
-        tokens, sources=paths, tokenization=tokenization
-    )
+    source = split_files_source(directory, PTB_FILE_PATTERN)
+    return prepare_corpus(source, tokenization, strip_lines=True)

@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 
+from keras_lstm_scratch.staged_write import write_text
+
 UNKNOWN = "<unk>"
 END_OF_SENTENCE = "<eos>"
 
@@ -63,9 +65,16 @@ class Vocabulary:
             the cap drops some or `by_frequency`, else in order of first
             appearance.
         """
-        counts = collections.Counter(tokens)
+        return cls.from_counts(
+            collections.Counter(tokens), max_size, by_frequency
+        )
+
+    @classmethod
+    def from_counts(cls, counts, max_size=None, by_frequency=False):
+        """Builds a vocabulary from `{token: count}` in first-appearance
+        order (a `collections.Counter` of the tokens is one); the rules of
+        `from_tokens`."""
         specials = [UNKNOWN, END_OF_SENTENCE]
-        # Counter keeps first-appearance order; most_common is stable.
         words = [w for w in counts if w not in specials]
         if max_size is not None:
             if max_size < len(specials) + 1:
@@ -75,6 +84,7 @@ class Vocabulary:
                 )
             room = max_size - len(specials)
             if len(words) > room:
+                # sorted is stable: ties stay in order of first appearance.
                 words = sorted(words, key=lambda w: -counts[w])[:room]
         if by_frequency:
             words = sorted(words, key=lambda w: -counts[w])
@@ -94,10 +104,13 @@ class Vocabulary:
         """Maps ids back to words."""
         return [self.words[int(index)] for index in ids]
 
+    def to_json(self):
+        """The words as a JSON list (what `save` writes)."""
+        return json.dumps(self.words, ensure_ascii=False)
+
     def save(self, path):
-        """Writes the words as a JSON list."""
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(self.words, handle, ensure_ascii=False)
+        """Writes the words as a JSON list, whole (staged, then renamed)."""
+        write_text(path, self.to_json(), f"{path} is as it was.")
 
     @classmethod
     def load(cls, path):
