@@ -48,8 +48,9 @@ def train_command(corpus_dir, output_dir, epochs):
     ]
 
 
-def run_tool(*arguments):
-    environment = dict(os.environ)
+def run_tool(*arguments, environment=None):
+    """Runs `python -m ARGUMENTS...`; `environment` adds variables."""
+    environment = {**os.environ, **(environment or {})}
     environment.pop("TF_CPP_MIN_LOG_LEVEL", None)
     return subprocess.run(
         [sys.executable, "-m", *arguments],

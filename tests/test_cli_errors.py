@@ -91,7 +91,7 @@ def test_a_character_text_with_no_characters(corpus, tmp_path):
     assert not os.path.exists(tmp_path / "run")
 
 
-def test_resuming_on_text_with_another_vocabulary(corpus, tmp_path):
+def test_resuming_on_changed_text_is_refused(corpus, tmp_path):
     directory, paths = corpus
     run_dir = tmp_path / "run"
     chars = ("--set", "tokens=chars", "--verbose", "0")
@@ -100,7 +100,9 @@ def test_resuming_on_text_with_another_vocabulary(corpus, tmp_path):
     with open(paths["train"], "a") as handle:
         handle.write("한국어 문장\n" * 50)
     completed = train_on(directory, run_dir, *chars)
-    assert_one_error_line(completed, str(run_dir), "vocabulary")
+    assert_one_error_line(
+        completed, str(run_dir), "changed since the run began", paths["train"]
+    )
     # The finished run is left as it was.
     assert (run_dir / "history.csv").read_text() == history
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lstm_scratch.data import Vocabulary
+from keras_lstm_scratch.data import Corpus, Vocabulary
 from keras_lstm_scratch.errors import (
     InvalidInputError,
     MissingInputError,
@@ -28,19 +28,36 @@ def vocabulary():
     return Vocabulary(["<unk>", "<eos>", "the", "market"])
 
 
+def corpus(key="text-one"):
+    ids = np.array([2, 3, 1], dtype=np.uint8)
+    return Corpus(
+        ids, ids, ids, vocabulary(), {"train": "my/text.txt"}, key=key
+    )
+
+
 def test_open_writes_the_config_and_vocabulary_and_refuses_another_run(
     tmp_path,
 ):
     run_dir = RunDirectory(tmp_path / "run")
     config = resolve_config("tiny")
-    run_dir.open(config, vocabulary())
+    run_dir.open(config, corpus())
     assert run_dir.load_config() == config
     assert Vocabulary.load(run_dir.vocabulary_path).words == vocabulary().words
 
-    run_dir.open(config, vocabulary())  # the same run: accepted again
+    run_dir.open(config, corpus())  # the same run: accepted again
     other = resolve_config("tiny", {"seq_len": 7})
     with pytest.raises(InvalidInputError, match=r"differs in \['seq_len'\]"):
-        run_dir.open(other, vocabulary())
+        run_dir.open(other, corpus())
+
+
+def test_a_resume_on_changed_text_is_refused_naming_the_files(tmp_path):
+    run_dir = RunDirectory(tmp_path / "run")
+    config = resolve_config("tiny")
+    run_dir.open(config, corpus("text-one"))
+    with pytest.raises(
+        InvalidInputError, match=r"changed since the run began \(my/text.txt\)"
+    ):
+        run_dir.open(config, corpus("text-two"))
 
 
 def test_a_backup_keeps_the_two_newest_epochs_and_round_trips(tmp_path):
@@ -153,6 +170,17 @@ def test_history_and_results_are_written_whole(tmp_path):
 
 
 def test_a_folder_without_a_finished_run_names_the_missing_file(tmp_path):
-    RunDirectory(tmp_path).open(resolve_config("tiny"), vocabulary())
+    RunDirectory(tmp_path).open(resolve_config("tiny"), corpus())
     with pytest.raises(MissingInputError, match="best.keras not found"):
         RunDirectory(tmp_path).load_finished()
+
+
+def test_text_without_a_key_is_checked_by_its_vocabulary(tmp_path):
+    # A TFDS corpus, read in memory, has no content key.
+    run_dir = RunDirectory(tmp_path / "run")
+    config = resolve_config("tiny")
+    run_dir.open(config, corpus(key=""))
+    ids = np.array([2, 3, 1], dtype=np.uint8)
+    other = Vocabulary(["<unk>", "<eos>", "the", "stock"])
+    with pytest.raises(InvalidInputError, match="first difference at id 3"):
+        run_dir.open(config, Corpus(ids, ids, ids, other, key=""))

@@ -18,12 +18,19 @@ class TrainConfig:
     """Everything one training run needs; saved as `config.json` per run."""
 
     # --- data ---
-    # "ptb", "text:DIR" (DIR/{train,valid,test}.txt) or "tfds:NAME"
+    # "ptb", "text:NAME" (a folder with {train,valid,test}.txt, one file, a
+    # folder of files or a glob; docs/training.md) or "tfds:NAME"
     corpus: str = "ptb"
     # "words": split on whitespace; "chars": every Unicode character
     tokens: str = "words"
     max_vocab_size: int = 10000  # cap for text/tfds corpora (PTB has 10,000)
     tfds_text_key: str = "text"  # string feature of a TFDS dataset
+    # Validate each epoch on the validation text's first N tokens; 0: all
+    # of it (PTB's is 73,760 words, 393,042 characters: read whole)
+    valid_max_tokens: int = 500_000
+    # The test text read as this many parallel streams, each carrying its
+    # state; 0: one stream up to 500,000 tokens (PTB), else 32
+    test_streams: int = 0
     # --- model ---
     embedding_dim: int = 100  # word vector size
     hidden_units: int = 100  # LSTM state size, every layer
@@ -184,6 +191,8 @@ def check_ranges(config):
         "activation_regularization",
         "temporal_activation_regularization",
         "averaging_nonmono",
+        "valid_max_tokens",
+        "test_streams",
     ):
         if getattr(config, key) < 0:
             raise InvalidInputError(

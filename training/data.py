@@ -20,15 +20,19 @@ from keras_lstm_scratch.data import (
 from keras_lstm_scratch.errors import InvalidInputError
 
 
-def load_corpus(config, data_dir=None):
+def load_corpus(config, data_dir=None, verbose=0):
     """Loads the corpus that `config.corpus` names.
 
+    PTB and `text:` corpora are prepared once into token ids and
+    memory-mapped (`keras_lstm_scratch.data.prepared_corpus`).
+
     Args:
-        config: A `TrainConfig`; `corpus` is `"ptb"`, `"text:DIR"` or
+        config: A `TrainConfig`; `corpus` is `"ptb"`, `"text:NAME"` or
             `"tfds:NAME"`, read as `config.tokens` (words or characters).
         data_dir: The PTB files' folder, or TFDS's data dir; `None`: the
             default (`$KERAS_LSTM_SCRATCH_PTB_DIR`, else the download
             cache).
+        verbose: 1: a progress bar while a text is prepared.
 
     Returns:
         A `keras_lstm_scratch.data.Corpus`.
@@ -42,6 +46,7 @@ def load_corpus(config, data_dir=None):
             name,
             max_vocab_size=config.max_vocab_size,
             tokenization=tokenization,
+            verbose=verbose,
         )
     return load_tfds_corpus(
         name,
@@ -61,13 +66,16 @@ def training_windows(corpus, batch_size, seq_len):
         raise InvalidInputError(f"{source}: {error}") from None
 
 
-def validation_windows(corpus, batch_size, seq_len):
+def validation_windows(corpus, batch_size, seq_len, max_tokens=0):
     """The validation split's windows `(inputs, targets, weights)`.
 
     Each `(num_windows, batch_size, seq_len)`; the end is padded with
     weight 0, so that every validation token is counted once.
+    `max_tokens > 0` reads only the validation text's first `max_tokens`
+    tokens (`valid_max_tokens`: a bounded pass on a large text).
     """
-    return tbptt_windows(corpus.valid, batch_size, seq_len, pad=True)
+    ids = corpus.valid[:max_tokens] if max_tokens > 0 else corpus.valid
+    return tbptt_windows(ids, batch_size, seq_len, pad=True)
 
 
 def first_validation_window(corpus, batch_size, seq_len):

@@ -14,26 +14,52 @@ from keras_lstm_scratch import evaluate_token_nll
 from keras_lstm_scratch.data import count_targets, tbptt_dataset
 from training.model import build_model
 
-# Test evaluation reads the test text as one stream in windows of this many
-# tokens: every token is predicted from its full left context.
+# Test evaluation reads the test text in windows of up to this many tokens
+# per stream, the states carried from window to window.
 TEST_WINDOW = 1000
+# A test text up to this long is read as one stream, every token predicted
+# from its full left context (PTB: 82,430 words, 442,423 characters); a
+# longer one as TEST_STREAMS streams (docs/quality.md measures the cost).
+SINGLE_STREAM_MAX_TOKENS = 500_000
+TEST_STREAMS = 32
+# Logits of one test window, streams * time * vocabulary, at most this many.
+MAX_WINDOW_LOGITS = 1 << 25
 
 
-def evaluate_single_stream(config, model, ids, vocab_size):
-    """Token-weighted mean NLL over `ids` read as one continuous stream.
+def number_of_test_streams(config, num_tokens):
+    """How many parallel streams read a test text of `num_tokens`."""
+    if config.test_streams > 0:
+        return config.test_streams
+    return 1 if num_tokens <= SINGLE_STREAM_MAX_TOKENS else TEST_STREAMS
 
-    A batch-1 twin of `model` (same weights, on one device) carries its
-    states across windows of `TEST_WINDOW` tokens, so no token loses
-    context to a stream boundary; each token is counted once.
+
+def evaluate_test_text(config, model, ids, vocab_size, verbose=0):
+    """Token-weighted mean NLL over `ids` read as parallel streams.
+
+    A twin of `model` (same weights, on one device, one row per stream,
+    `number_of_test_streams`) carries its states across windows of up to
+    `TEST_WINDOW` tokens; each token is counted once. With one stream no token loses
+    context to a stream boundary; with B streams, the first tokens of B -
+    1 of them do.
 
     Returns:
-        `(mean_nll, token_count)`.
+        `(mean_nll, token_count, streams)`.
     """
-    single = dataclasses.replace(config, batch_size=1, seq_len=TEST_WINDOW)
-    twin = build_model(single, vocab_size, tf.distribute.get_strategy())
+    streams = number_of_test_streams(config, len(ids))
+    window = MAX_WINDOW_LOGITS // (streams * vocab_size)
+    window = max(1, min(TEST_WINDOW, window))
+    twin_config = dataclasses.replace(
+        config, batch_size=streams, seq_len=window
+    )
+    twin = build_model(twin_config, vocab_size, tf.distribute.get_strategy())
     twin.set_weights(model.get_weights())
-    windows = tbptt_dataset(ids, 1, TEST_WINDOW, pad=True)
-    return evaluate_token_nll(twin, windows)
+    windows = tbptt_dataset(ids, streams, window, pad=True)
+    if verbose:
+        print(
+            f"Test text: {len(ids) - 1:,} tokens as {streams} stream(s) of "
+            f"{window}-token windows."
+        )
+    return (*evaluate_token_nll(twin, windows, verbose=verbose), streams)
 
 
 def versions():
@@ -52,14 +78,14 @@ def run_results(
     """The dict that `results.json` holds.
 
     Args:
-        test: `(mean_nll, token_count)` on the test text.
+        test: `(mean_nll, token_count, streams)` on the test text.
         recorder: The run's `RunRecorder` (history and training time).
         corpus: The run's corpus.
         tokens_per_epoch: Training tokens one epoch reads.
         tokens_per_step: Training tokens one batch reads.
         wall_seconds: Wall time of this invocation.
     """
-    test_nll, test_tokens = test
+    test_nll, test_tokens, streams = test
     test_words = corpus.count_words(corpus.test[1:])  # the predicted text
     epochs, seconds = len(recorder.history), recorder.train_seconds
     # An epoch cut by a time budget reads only its steps' tokens.
@@ -74,6 +100,7 @@ def run_results(
         "test_perplexity": math.exp(test_nll),
         "test_loss": test_nll,
         "test_tokens": int(test_tokens),
+        "test_streams": streams,
         "test_words": test_words,
         "test_perplexity_per_word": per_word_perplexity(
             test_nll, test_tokens, test_words

@@ -9,6 +9,7 @@
                            and progress when there is one
       4. fit               model.fit with the run's callbacks
       5. evaluate_on_test  the best weights on the test text, one stream
+                           (or several, for a long text)
       6. write_results     results.json, curves.png and the summary line
 
 `run_directory.py` owns the files, `data.py` the windows, `model.py` the
@@ -48,7 +49,7 @@ from training.data import (
 from training.learning_rate import EpochLearningRateDecay
 from training.model import build_model
 from training.plots import plot_curves
-from training.results import evaluate_single_stream, run_results, summary_line
+from training.results import evaluate_test_text, run_results, summary_line
 from training.run_directory import (
     KEPT_ON_FAILURE,
     RunDirectory,
@@ -111,8 +112,8 @@ def run(
     check_time_budget(config, strategy)
     with process_run_directory(output_dir, strategy) as run_dir:
         started = time.perf_counter()
-        data = load_data(config, data_dir)
-        run_dir.open(config, data.corpus.vocabulary)
+        data = load_data(config, data_dir, verbose)
+        run_dir.open(config, data.corpus)
         # Every worker resumes from the chief's backup in output_dir.
         model, progress = build_or_resume(
             config, data, RunDirectory(output_dir), strategy
@@ -127,7 +128,7 @@ def run(
             verbose,
             extra_callbacks,
         )
-        test = evaluate_on_test(config, model, data.corpus, run_dir)
+        test = evaluate_on_test(config, model, data.corpus, run_dir, verbose)
         results = run_results(
             test,
             recorder,
@@ -140,12 +141,14 @@ def run(
         return results
 
 
-def load_data(config, data_dir):
+def load_data(config, data_dir, verbose=0):
     """Step 1: the corpus and its training and validation windows."""
-    corpus = load_corpus(config, data_dir)
+    corpus = load_corpus(config, data_dir, verbose)
     batch_size, seq_len = config.batch_size, config.seq_len
     train = training_windows(corpus, batch_size, seq_len)
-    windows = validation_windows(corpus, batch_size, seq_len)
+    windows = validation_windows(
+        corpus, batch_size, seq_len, config.valid_max_tokens
+    )
     valid = tf.data.Dataset.from_tensor_slices(windows)
     return RunData(
         corpus=corpus,
@@ -261,12 +264,13 @@ def epoch_rate_decay(config, best):
     ]
 
 
-def evaluate_on_test(config, model, corpus, run_dir):
-    """Step 5: the best weights' `(mean_nll, tokens)` on the test text."""
+def evaluate_on_test(config, model, corpus, run_dir, verbose=0):
+    """Step 5: the best weights' `(mean_nll, tokens, streams)` on the test
+    text."""
     if os.path.isfile(run_dir.best_model_path):
         model.load_weights(run_dir.best_model_path)
-    return evaluate_single_stream(
-        config, model, corpus.test, len(corpus.vocabulary)
+    return evaluate_test_text(
+        config, model, corpus.test, len(corpus.vocabulary), verbose
     )
 
 

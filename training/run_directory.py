@@ -6,6 +6,8 @@ that a kill never leaves one half-written):
     RUN/
       config.json          the resolved `TrainConfig`; a rerun must match it
       vocabulary.json      a token (word or character) per id
+      corpus.json          the text's content key and files: a resume on
+                           changed text is refused
       history.csv          one row per finished epoch
       best.keras           the model of the best validation perplexity
       backup/epoch-NNNN.json         a finished epoch: its weights file and
@@ -139,6 +141,7 @@ class RunDirectory:
         self.path = os.fspath(path)
         self.config_path = self.file("config.json")
         self.vocabulary_path = self.file("vocabulary.json")
+        self.corpus_path = self.file("corpus.json")
         self.history_path = self.file("history.csv")
         self.best_model_path = self.file("best.keras")
         self.backup_dir = self.file("backup")
@@ -153,14 +156,14 @@ class RunDirectory:
 
     # --- starting or continuing a run ---------------------------------
 
-    def open(self, config, vocabulary):
+    def open(self, config, corpus):
         """Creates the directory, or checks that it holds this run.
 
-        Writes `config.json` and `vocabulary.json`.
+        Writes `config.json`, `vocabulary.json` and `corpus.json`.
 
         Raises:
             InvalidInputError: if the directory holds a run of another
-                config.
+                config, or of other text.
         """
         with reported_write_failure(self.path, KEPT_ON_FAILURE):
             os.makedirs(self.path, exist_ok=True)
@@ -177,9 +180,34 @@ class RunDirectory:
                     f"(differs in {changed}). Use another --output-dir, or "
                     "delete it to start over."
                 )
-        self.check_vocabulary(vocabulary)
+        self.check_text(corpus)
+        self.check_vocabulary(corpus.vocabulary)
         save_config(config, self.config_path)
-        vocabulary.save(self.vocabulary_path)
+        write_atomically(self.vocabulary_path, corpus.vocabulary.to_json())
+        text = {"key": corpus.key, "sources": corpus.sources}
+        write_atomically(self.corpus_path, json.dumps(text, indent=2))
+
+    def check_text(self, corpus):
+        """Refuses text that changed since the run began: its ids would
+        not be the ones the run's weights and position were made on.
+
+        Raises:
+            InvalidInputError: naming the run's files.
+        """
+        try:
+            with open(self.corpus_path, encoding="utf-8") as handle:
+                saved = json.load(handle)
+        except (OSError, ValueError):
+            return  # a run from before corpus.json: the vocabulary check
+        if not saved.get("key") or not corpus.key or saved["key"] == corpus.key:
+            return
+        files = "; ".join(sorted(set(saved.get("sources", {}).values())))
+        raise InvalidInputError(
+            f"The text of {self.path} changed since the run began ({files}): "
+            "resuming would train on other token ids. Put the text back as "
+            "it was, or use another --output-dir to start a run on the new "
+            "text."
+        )
 
     def check_vocabulary(self, vocabulary):
         """Refuses text whose vocabulary differs from the run's.

@@ -31,13 +31,16 @@ class TextChunk:
     num_bytes: int
 
 
-def text_chunks(source, chunk_bytes=CHUNK_BYTES):
+def text_chunks(source, chunk_bytes=None):
     """Yields `TextChunk`s of `source` (a `TextSource`) in reading order.
+
+    `chunk_bytes` (default `CHUNK_BYTES`) is about the size of a chunk.
 
     Raises:
         InvalidInputError: (a `ValueError`) at the first line that is not
             UTF-8, naming its file and line.
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     offset = 0
     boundaries = [(split, end) for split, (_, end) in ranges(source)]
     for path in source.files:

@@ -146,7 +146,8 @@ def split_files_source(directory, pattern="{split}.txt"):
     for split, path, size in zip(SPLITS, paths, sizes, strict=True):
         if size == 0:
             raise InvalidInputError(
-                f"{path} is empty; every split needs some text."
+                f"{path} is empty: it holds no words or characters; every "
+                "split needs some text."
             )
         ranges[split] = (start, start + size)
         start += size

@@ -15,6 +15,8 @@ Both read each line as `Tokenization.line_tokens` does, and the same
 text gives the same vocabulary as `Vocabulary.from_tokens`.
 """
 
+import itertools
+
 import numpy as np
 
 from keras_lstm_scratch.data.tokenization import LINE_END_SPACE
@@ -100,17 +102,17 @@ class WordCounter:
 
     def ids(self, text, count=False):
         """The provisional ids (uint32) of whole lines `text`."""
-        tokens = []
-        for line in text.split("\n"):
-            words = line.split()
-            if words:
-                tokens += words
-                tokens.append(END_OF_SENTENCE)
+        end = [END_OF_SENTENCE]
+        lines = map(str.split, text.split("\n"))
+        tokens = list(itertools.chain.from_iterable(
+            words + end for words in lines if words
+        ))  # fmt: skip
         index = self.index
-        # A new word takes the next id: len(index) is read before the insert.
-        ids = np.array(
-            [index.setdefault(token, len(index)) for token in tokens],
-            dtype=np.uint32,
+        # dict.fromkeys keeps first appearances in order, at C speed.
+        new = [token for token in dict.fromkeys(tokens) if token not in index]
+        index.update(zip(new, range(len(index), len(index) + len(new))))
+        ids = np.fromiter(
+            map(index.__getitem__, tokens), dtype=np.uint32, count=len(tokens)
         )
         if count and len(ids):
             counts = np.bincount(ids, minlength=len(index))

@@ -27,6 +27,7 @@ class TokenNLLEvaluator:
         dataset: `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
             batches, in stream order for a stateful model.
         reset_states: Zero stateful RNN states before and after the pass.
+        verbose: 1: a progress bar, a step per batch.
 
     Returns:
         `(mean_nll, token_count)`: NLL per (weighted) token in nats, and
@@ -66,16 +67,18 @@ class TokenNLLEvaluator:
 
         self._distributed_score = distributed_score
 
-    def __call__(self, dataset, reset_states=True):
+    def __call__(self, dataset, reset_states=True, verbose=0):
         self.metric.reset_state()
         if reset_states:
             reset_rnn_states(self.model)
+        progress = batch_progress(dataset, verbose)
         if self.strategy is None:
-            self.score_batches(dataset)
+            self.score_batches(dataset, progress)
         else:
             batches = self.strategy.experimental_distribute_dataset(dataset)
             for batch in batches:
                 self._distributed_score(batch)
+                progress.add(1)
         if reset_states:
             reset_rnn_states(self.model)
         count = float(ops.convert_to_numpy(self.metric.token_count))
@@ -87,7 +90,7 @@ class TokenNLLEvaluator:
         total = float(ops.convert_to_numpy(self.metric.total_nll))
         return total / count, count
 
-    def score_batches(self, dataset):
+    def score_batches(self, dataset, progress):
         """Adds every batch to the metric, one compiled prediction each
         (the JAX and PyTorch path; `tf.data` batches arrive as NumPy)."""
         if isinstance(dataset, tf.data.Dataset):
@@ -96,9 +99,20 @@ class TokenNLLEvaluator:
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(batch)
             logits = self.model.predict_on_batch(x)
             self.metric.update_state(y, logits, sample_weight)
+            progress.add(1)
 
 
-def evaluate_token_nll(model, dataset, reset_states=True):
+def batch_progress(dataset, verbose):
+    """A `keras.utils.Progbar` over the dataset's batches (silent unless
+    `verbose`)."""
+    target = None
+    if isinstance(dataset, tf.data.Dataset):
+        cardinality = int(dataset.cardinality())
+        target = cardinality if cardinality >= 0 else None
+    return keras.utils.Progbar(target, verbose=verbose, unit_name="batch")
+
+
+def evaluate_token_nll(model, dataset, reset_states=True, verbose=0):
     """Token-weighted mean negative log-likelihood of `model` on `dataset`.
 
     A one-off `TokenNLLEvaluator(model)(dataset, reset_states)`; to score
@@ -109,6 +123,7 @@ def evaluate_token_nll(model, dataset, reset_states=True):
         dataset: `tf.data.Dataset` of `(x, y)` or `(x, y, sample_weight)`
             batches, in stream order for a stateful model.
         reset_states: Zero stateful RNN states before and after the pass.
+        verbose: 1: a progress bar, a step per batch.
 
     Returns:
         `(mean_nll, token_count)`: NLL per (weighted) token in nats, and the
@@ -117,4 +132,4 @@ def evaluate_token_nll(model, dataset, reset_states=True):
     Raises:
         ValueError: if the dataset holds no tokens.
     """
-    return TokenNLLEvaluator(model)(dataset, reset_states=reset_states)
+    return TokenNLLEvaluator(model)(dataset, reset_states, verbose)
