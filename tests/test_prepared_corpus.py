@@ -7,15 +7,16 @@ import pytest
 from keras_lstm_scratch.data import (
     Tokenization,
     load_text_corpus,
-    prepare_corpus,
+    prepared_corpus,
     read_tokens,
     tbptt_dataset,
     tbptt_windows,
+    text_chunks,
     text_source,
 )
 from keras_lstm_scratch.data import corpus as corpus_module
-from keras_lstm_scratch.data import prepared_corpus, text_chunks
 from keras_lstm_scratch.data.corpus import corpus_from_token_lists
+from keras_lstm_scratch.data.text_sources import SPLITS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from tests.helpers import assert_one_error_line, run_tool, train_command
 
@@ -112,7 +113,7 @@ def test_invalid_utf8_deep_in_a_file_names_it_and_leaves_nothing_cached(
     cache = tmp_path / "cache"
     monkeypatch.setenv("KERAS_LSTM_SCRATCH_PREPARED_DIR", str(cache))
     monkeypatch.setattr(text_chunks, "CHUNK_BYTES", 64)
-    lines = ["fine line number %d" % i for i in range(500)]
+    lines = [f"fine line number {i}" for i in range(500)]
     data = ("\n".join(lines) + "\n").encode() + b"bad \xff byte\nmore\n"
     (tmp_path / "big.txt").write_bytes(data)
     with pytest.raises(InvalidInputError, match=r"big.txt, line 501: invalid"):
@@ -149,29 +150,19 @@ def test_a_cache_that_cannot_be_written_is_one_line_and_leaves_nothing(
 
 
 def test_gzip_text_reads_as_the_plain_text(text_dir, tmp_path):
-    plain = load_text_corpus(str(text_dir), tokenization=CHARS)
-    packed = tmp_path / "packed"
-    packed.mkdir()
-    for split in ("train", "valid", "test"):
-        data = (text_dir / f"{split}.txt").read_bytes()
-        with gzip.open(packed / f"{split}.txt.gz", "wb") as handle:
-            handle.write(data)
-    files = [str(packed / f"{s}.txt.gz") for s in ("train", "valid", "test")]
-    source = text_source(str(packed / "*.gz"))
-    assert list(source.files) == sorted(files)
-    one_file = tmp_path / "all.txt.gz"
-    with gzip.open(one_file, "wb") as handle:
-        handle.write(b"".join(
-            (text_dir / f"{s}.txt").read_bytes() for s in ("train", "valid", "test")
-        ))  # fmt: skip
-    from_gzip = load_text_corpus(str(one_file), tokenization=CHARS)
-    joined = np.concatenate([plain.train, plain.valid, plain.test])
-    np.testing.assert_array_equal(
-        np.concatenate([from_gzip.train, from_gzip.valid, from_gzip.test]),
-        [from_gzip.vocabulary.word_to_id[plain.vocabulary.words[i]]
-         if plain.vocabulary.words[i] in from_gzip.vocabulary.word_to_id
-         else from_gzip.vocabulary.unknown_id for i in joined],
-    )  # fmt: skip
+    plain = text_dir / "all.txt"
+    plain.write_bytes(
+        b"".join((text_dir / f"{s}.txt").read_bytes() for s in SPLITS)
+    )
+    with gzip.open(tmp_path / "all.txt.gz", "wb") as handle:
+        handle.write(plain.read_bytes())
+    expected = load_text_corpus(str(plain), tokenization=CHARS)
+    packed = load_text_corpus(str(tmp_path / "all.txt.gz"), None, CHARS)
+    assert packed.vocabulary.words == expected.vocabulary.words
+    for split in SPLITS:
+        np.testing.assert_array_equal(
+            packed.split(split), expected.split(split)
+        )
 
 
 def test_one_file_holds_out_its_last_lines_for_validation_and_test(tmp_path):

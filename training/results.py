@@ -38,9 +38,9 @@ def evaluate_test_text(config, model, ids, vocab_size, verbose=0):
 
     A twin of `model` (same weights, on one device, one row per stream,
     `number_of_test_streams`) carries its states across windows of up to
-    `TEST_WINDOW` tokens; each token is counted once. With one stream no token loses
-    context to a stream boundary; with B streams, the first tokens of B -
-    1 of them do.
+    `TEST_WINDOW` tokens; each token is counted once. With one stream no
+    token loses context to a stream boundary; with B streams, the first
+    tokens of B - 1 of them do.
 
     Returns:
         `(mean_nll, token_count, streams)`.

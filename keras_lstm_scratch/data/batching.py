@@ -113,9 +113,9 @@ class TBPTTLayout:
 
         def to_windows(stream):
             # (batch, columns) -> (windows, batch, seq_len)
-            return stream.reshape(
-                self.batch_size, -1, self.seq_len
-            ).transpose(1, 0, 2)
+            return stream.reshape(self.batch_size, -1, self.seq_len).transpose(
+                1, 0, 2
+            )
 
         return (
             to_windows(inputs.astype(np.int32)),
@@ -171,6 +171,8 @@ def tbptt_dataset(ids, batch_size, seq_len, pad=False, first_window=0):
 
     windows = tf.data.Dataset.range(first_window, layout.num_windows)
     return windows.map(read_window).prefetch(tf.data.AUTOTUNE)
+
+
 def count_targets(ids):
     """Number of predicted tokens in a stream: every token but the first."""
     return max(len(ids) - 1, 0)

@@ -132,8 +132,7 @@ def split_files_source(directory, pattern="{split}.txt"):
     """A folder's `train.txt`, `valid.txt` and `test.txt` (names of
     `pattern`), each its split."""
     paths = [
-        os.path.join(directory, pattern.format(split=split))
-        for split in SPLITS
+        os.path.join(directory, pattern.format(split=split)) for split in SPLITS
     ]
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
@@ -159,9 +158,7 @@ def folder_files(directory):
     files = []
     for root, folders, names in os.walk(directory):
         folders[:] = [f for f in folders if not f.startswith(".")]
-        files += [
-            os.path.join(root, n) for n in names if not n.startswith(".")
-        ]
+        files += [os.path.join(root, n) for n in names if not n.startswith(".")]
     if not files:
         raise MissingInputError(
             f"{directory} holds no text file; put UTF-8 text files in it."

@@ -110,7 +110,8 @@ class WordCounter:
         index = self.index
         # dict.fromkeys keeps first appearances in order, at C speed.
         new = [token for token in dict.fromkeys(tokens) if token not in index]
-        index.update(zip(new, range(len(index), len(index) + len(new))))
+        first_id = len(index)
+        index.update((token, first_id + i) for i, token in enumerate(new))
         ids = np.fromiter(
             map(index.__getitem__, tokens), dtype=np.uint32, count=len(tokens)
         )
@@ -123,9 +124,7 @@ class WordCounter:
     def training_counts(self):
         """`{token: count}` of the training text, in first-appearance order."""
         words = list(self.index)
-        return {
-            words[i]: int(n) for i, n in enumerate(self.counts) if n > 0
-        }
+        return {words[i]: int(n) for i, n in enumerate(self.counts) if n > 0}
 
     def id_table(self, vocabulary):
         """Final id of every provisional id: `(num_types,)` int64."""
