@@ -16,7 +16,9 @@ fresh cache folder and reports MB/s and the peak resident memory. `run`
 trains a preset on the text with a time budget (1 minute unless
 `--set time_budget_minutes=...`) and reports the seconds to the first
 training step, the wall time to `results.json` and the peak resident
-memory. Each prints one JSON line; docs/training.md holds the figures.
+memory (`--first-step-only`: stops at the first step). The prepared ids
+go to `$KERAS_LSTM_SCRATCH_PREPARED_DIR` as for any run, so a second `run`
+on the same text starts from them. Each prints one JSON line; docs/training.md holds the figures.
 """
 
 import time
@@ -155,8 +157,11 @@ def prepare(text, tokens):
         }
 
 
-def train(text, preset, output_dir, overrides):
-    """Trains `preset` on `text`: first step, wall time, peak memory."""
+def train(text, preset, output_dir, overrides, first_step_only=False):
+    """Trains `preset` on `text`: first step, wall time, peak memory.
+
+    `first_step_only`: print the first step's figures and exit there.
+    """
     import keras
 
     from training.config import resolve_config
@@ -167,6 +172,11 @@ def train(text, preset, output_dir, overrides):
     class FirstStep(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             first_step.setdefault("seconds", time.perf_counter() - STARTED)
+            if first_step_only:
+                row = {"first_step_seconds": first_step["seconds"]}
+                row["peak_rss_gib"] = peak_rss_gib()
+                print(json.dumps({"preset": preset, **row}), flush=True)
+                os._exit(0)  # a benchmark's shortcut: nothing to clean up
 
     settings = {"corpus": f"text:{text}", "time_budget_minutes": 1.0}
     for assignment in overrides:
@@ -205,6 +215,7 @@ def main(argv=None):
     runner.add_argument("--preset", required=True)
     runner.add_argument("--output-dir", required=True)
     runner.add_argument("--set", action="append", default=[])
+    runner.add_argument("--first-step-only", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "make":
         row = make_text(args.out, args.megabytes, args.seed)
@@ -215,7 +226,13 @@ def main(argv=None):
     elif args.command == "prepare":
         row = prepare(args.text, args.tokens)
     else:
-        row = train(args.text, args.preset, args.output_dir, args.set)
+        row = train(
+            args.text,
+            args.preset,
+            args.output_dir,
+            args.set,
+            args.first_step_only,
+        )
     print(json.dumps(row))
     return row
 
