@@ -18,7 +18,8 @@ trains a preset on the text with a time budget (1 minute unless
 training step, the wall time to `results.json` and the peak resident
 memory (`--first-step-only`: stops at the first step). The prepared ids
 go to `$KERAS_LSTM_SCRATCH_PREPARED_DIR` as for any run, so a second `run`
-on the same text starts from them. Each prints one JSON line; docs/training.md holds the figures.
+on the same text starts from them. Each prints one JSON line;
+docs/training.md holds the figures.
 """
 
 import time
