@@ -131,6 +131,8 @@ def make_text(path, megabytes, seed=0):
                 )
             ]
             data = ("\n".join(lines) + "\n").encode("utf-8")
+            if written + len(data) > target:  # end at the line that reaches it
+                data = data[: data.find(b"\n", target - written) + 1]
             handle.write(data)
             written += len(data)
     return {"path": path, "megabytes": written / 1e6}

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from training.time_budget import BudgetLinearDecay
+from training.time_budget import BudgetLinearDecay, TimeBudget
 
 
 class FakeClock:
@@ -118,3 +118,11 @@ def test_less_than_a_batch_left_is_a_finished_run():
 def test_constant_fraction_outside_zero_one_is_refused(fraction):
     with pytest.raises(ValueError, match=f"constant_fraction={fraction}"):
         BudgetLinearDecay(1.0, 10.0, constant_fraction=fraction)
+
+
+def test_a_plain_budget_cuts_an_epoch_longer_than_all_of_it():
+    # The first epoch of a large text: 4 batches of a second, 2.5 allowed.
+    clock = FakeClock()
+    budget = TimeBudget(budget_seconds=2.5, clock=clock)
+    rates, epochs, history = fit_with_budget(budget, clock)
+    assert (epochs, len(rates)) == (1, 3)  # cut at the batch ending past it

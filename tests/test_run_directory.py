@@ -2,6 +2,7 @@ import csv
 import errno
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -150,8 +151,9 @@ def test_a_failed_write_keeps_the_last_backup_and_leaves_no_staging_file(
     assert sorted(os.listdir(run_dir.backup_dir)) == before
     assert run_dir.load_backup()["epoch"] == 2
 
+    monkeypatch.setattr(shutil, "copyfile", lambda _, copy: disk_full(copy))
     with pytest.raises(OutputWriteError, match="best.keras: No space"):
-        run_dir.save_best_model(model)
+        run_dir.save_best_model(2)
     assert not os.path.exists(run_dir.file("best.staging.keras"))
 
 
@@ -184,3 +186,23 @@ def test_text_without_a_key_is_checked_by_its_vocabulary(tmp_path):
     other = Vocabulary(["<unk>", "<eos>", "the", "stock"])
     with pytest.raises(InvalidInputError, match="first difference at id 3"):
         run_dir.open(config, Corpus(ids, ids, ids, other, key=""))
+
+
+@pytest.mark.parametrize("newest_is_best", [True, False])
+def test_a_best_model_copy_cut_short_is_finished_on_resume(
+    tmp_path, newest_is_best
+):
+    run_dir = RunDirectory(tmp_path)
+    model = small_model()
+    history = []
+    for epoch, perplexity in ((1, 9.0), (2, 8.0 if newest_is_best else 9.5)):
+        model.layers[-1].kernel.assign(np.full((3, 2), float(epoch)))
+        history = [*history, {"epoch": epoch, "val_perplexity": perplexity}]
+        run_dir.save_backup(model, epoch, 9.0, 1.0, history)
+        if epoch == 1:
+            run_dir.save_best_model(1)
+    # Killed after epoch 2's backup, before its copy to best.keras.
+    run_dir.complete_best_model()
+    best = keras.models.load_model(run_dir.best_model_path)
+    expected = 2.0 if newest_is_best else 1.0
+    np.testing.assert_array_equal(best.layers[-1].kernel, expected)

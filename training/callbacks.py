@@ -2,8 +2,8 @@
 
 `EpochTimer` (training seconds), `DivergenceGuard` (stop at a NaN),
 `BitsPerCharacter` (a character model's measure), `EpochLine` (the
-printed table), `BestModelCheckpoint` (`best.keras`) and `RunRecorder`
-(`history.csv` and the backup). The learning-rate rule is in
+printed table) and `RunRecorder` (`history.csv`, the backup and
+`best.keras`). The learning-rate rule is in
 `learning_rate.py`, the time budget in `time_budget.py`; the files
 themselves are the run directory's.
 """
@@ -14,7 +14,11 @@ import time
 import keras
 import numpy as np
 
-from training.run_directory import CHARACTER_COLUMNS, HISTORY_COLUMNS
+from training.run_directory import (
+    CHARACTER_COLUMNS,
+    HISTORY_COLUMNS,
+    best_epoch,
+)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -123,40 +127,20 @@ class EpochLine(keras.callbacks.Callback):
         )
 
 
-class BestModelCheckpoint(keras.callbacks.Callback):
-    """Saves the whole model as `best.keras` when `val_perplexity` improves.
-
-    Not Keras's `ModelCheckpoint(save_best_only=True)`, which writes the
-    file in place: here the run directory stages the file and renames it,
-    so a kill never leaves a half-written best model.
-
-    Args:
-        run_dir: The `RunDirectory`.
-        best: Best validation perplexity so far (to resume a run).
-    """
-
-    def __init__(self, run_dir, best=math.inf):
-        super().__init__()
-        self.run_dir = run_dir
-        self.best = best
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get("val_perplexity")
-        if value is None or not value < self.best:
-            return
-        self.best = value
-        self.run_dir.save_best_model(self.model)
-
-
 class RunRecorder(keras.callbacks.Callback):
-    """Keeps `history.csv` and the resumable backup of the last epoch.
+    """Keeps `history.csv`, the resumable backup and `best.keras`.
 
     At every epoch end (after every other callback has written its logs)
     it adds the epoch's row to the history, has the run directory back up
     the model and optimizer weights with the run's state (epoch, best
-    validation perplexity, training seconds, history rows), and rewrites
-    `history.csv`. Keras's `BackupAndRestore` keeps no history and no
-    training time, which a resumed run's budget and curves need.
+    validation perplexity, training seconds, history rows), rewrites
+    `history.csv` and, when the validation perplexity improved, copies the
+    backup to `best.keras`. In that order, so a kill never leaves a best
+    model that the records do not know (the run directory finishes an
+    interrupted copy on resume). Keras's `BackupAndRestore` keeps no
+    history and no training time, which a resumed run's budget and curves
+    need; its `ModelCheckpoint(save_best_only=True)` writes the file in
+    place.
 
     Args:
         run_dir: The `RunDirectory`.
@@ -190,6 +174,8 @@ class RunRecorder(keras.callbacks.Callback):
             self.history,
         )
         self.run_dir.write_history(self.history)
+        if best_epoch(self.history) == epoch + 1:
+            self.run_dir.save_best_model(epoch + 1)
 
     def best_val_perplexity(self):
         values = [

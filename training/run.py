@@ -34,7 +34,6 @@ from keras_lstm_scratch.distribution import (
 from keras_lstm_scratch.inspection import GateHistograms
 from keras_lstm_scratch.staged_write import staged_file
 from training.callbacks import (
-    BestModelCheckpoint,
     BitsPerCharacter,
     DivergenceGuard,
     EpochLine,
@@ -118,6 +117,7 @@ def run(
         model, progress = build_or_resume(
             config, data, RunDirectory(output_dir), strategy
         )
+        run_dir.complete_best_model()
         recorder = fit(
             config,
             model,
@@ -230,7 +230,6 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         *epoch_rate_decay(config, best),
         *([budget] if budget is not None else []),
         DivergenceGuard(),
-        BestModelCheckpoint(run_dir, best=best),
         keras.callbacks.TensorBoard(run_dir.tensorboard_dir),
     ]
     if config.rnn_cell == "lstm":  # gates of the first validation window

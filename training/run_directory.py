@@ -99,6 +99,15 @@ def save_model(model, path):
         model.save(staging)
 
 
+def best_epoch(history):
+    """The epoch of the lowest validation perplexity in `history` (the
+    first, on a tie), or `None`."""
+    rows = [row for row in history if "val_perplexity" in row]
+    if not rows:
+        return None
+    return min(rows, key=lambda row: row["val_perplexity"])["epoch"]
+
+
 def backup_epoch(name):
     """The epoch of a backup file's name (`epoch-0003.json` -> 3), or None."""
     match = BACKUP_FILE.match(name)
@@ -326,9 +335,27 @@ class RunDirectory:
 
     # --- during a run -------------------------------------------------
 
-    def save_best_model(self, model):
-        """Saves the whole model as `best.keras` (staged, then renamed)."""
-        save_model(model, self.best_model_path)
+    def save_best_model(self, epoch):
+        """Copies epoch `epoch`'s backup to `best.keras` (staged, renamed).
+
+        Called after the epoch's backup state names it as the best, so a
+        kill at any moment leaves a `best.keras` that the records account
+        for, or one that `complete_best_model` finishes on resume.
+        """
+        source = self.file("backup", f"epoch-{epoch:04d}.keras")
+        with staged_file(self.best_model_path, KEPT_ON_FAILURE) as staging:
+            shutil.copyfile(source, staging)
+
+    def complete_best_model(self):
+        """Finishes the copy of the newest backup to `best.keras` that a
+        kill or a failed write interrupted, when its epoch is the best."""
+        state = self.load_backup()
+        if state is None or best_epoch(state["history"]) != state["epoch"]:
+            return
+        best = self.best_model_path
+        if os.path.isfile(best) and sha256_of(best) == state["weights_sha256"]:
+            return
+        self.save_best_model(state["epoch"])
 
     def save_backup(
         self, model, epoch, best_val_perplexity, train_seconds, history

@@ -1,7 +1,8 @@
 """A run's training-time budget: stop before it is spent, or decay the rate
 to zero over it (`lr_schedule="linear"`).
 
-`TimeBudget` stops before an epoch that would overrun the budget;
+`TimeBudget` stops before an epoch that would overrun the budget (and
+cuts one that overruns it all the same);
 `BudgetLinearDecay` is a `TimeBudget` that also sets the learning rate
 before every batch from the time spent; `budget_callback` picks one for a
 run's config (or none), and `check_time_budget` refuses a budget that the
@@ -22,7 +23,9 @@ class TimeBudget(keras.callbacks.Callback):
 
     After each epoch it adds the epoch's `train_seconds` to the time spent
     and stops training if one more epoch of the same length would exceed
-    the budget.
+    the budget. An epoch in which the budget runs out all the same (the
+    first epoch of a large text) is cut at the first batch that ends past
+    it.
 
     Args:
         budget_seconds: Training seconds allowed in all (validation passes
@@ -30,13 +33,31 @@ class TimeBudget(keras.callbacks.Callback):
         spent_seconds: Seconds already spent (when resuming).
         epoch_seconds: The last epoch's seconds (when resuming), for
             `finished`.
+        clock: Seconds as a float, `time.perf_counter` by default (a test
+            passes a fake clock).
     """
 
-    def __init__(self, budget_seconds, spent_seconds=0.0, epoch_seconds=None):
+    def __init__(
+        self,
+        budget_seconds,
+        spent_seconds=0.0,
+        epoch_seconds=None,
+        clock=time.perf_counter,
+    ):
         super().__init__()
         self.budget_seconds = budget_seconds
         self.spent_seconds = spent_seconds
         self.epoch_seconds = epoch_seconds
+        self.clock = clock
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        seconds = self.spent_seconds + self.clock() - self._epoch_start
+        if seconds >= self.budget_seconds:
+            self.model.stop_training = True  # Keras ends the epoch here
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = (logs or {}).get("train_seconds", 0.0)
@@ -112,7 +133,7 @@ class BudgetLinearDecay(TimeBudget):
         batch_seconds=0.0,
         clock=time.perf_counter,
     ):
-        super().__init__(budget_seconds, spent_seconds)
+        super().__init__(budget_seconds, spent_seconds, clock=clock)
         if not 0.0 <= constant_fraction < 1.0:
             raise ValueError(
                 f"constant_fraction={constant_fraction}; give a share of "
@@ -125,7 +146,6 @@ class BudgetLinearDecay(TimeBudget):
         self.base_rate = base_rate
         self.constant_fraction = constant_fraction
         self.batch_seconds = batch_seconds
-        self.clock = clock
         self._epoch_start = self._batch_start = self._last_batch_end = None
         self._epoch_rate = None
 
