@@ -21,8 +21,10 @@ from keras_lstm_scratch.evaluation.token_nll import (
 )
 from keras_lstm_scratch.language_model import (
     build_language_model,
+    carried_state,
     model_parts,
     reset_rnn_states,
+    restore_carried_state,
 )
 from keras_lstm_scratch.layers import (
     ActivationRegularization,
@@ -70,5 +72,7 @@ __all__ = [
     "model_parts",
     "project_with_bias",
     "reset_rnn_states",
+    "restore_carried_state",
+    "carried_state",
     "sparse_softmax_cross_entropy",
 ]

@@ -382,6 +382,62 @@ def reset_rnn_states(model):
     return count
 
 
+def carried_state(model):
+    """What `model` carries from batch to batch besides its weights.
+
+    The `h`, `c` states of its stateful RNN layers and the states of its
+    random seed generators (dropout, word dropout, weight drop): Keras
+    saves neither with the weights, and a run resumed inside an epoch
+    needs both to go on as if it had not stopped.
+
+    Returns:
+        `{name: NumPy array}`, named by position (`"seed/0"`, `"rnn/1/0"`:
+        the first state of the second stateful RNN layer), so that another
+        build of the same model takes them back (`restore_carried_state`).
+    """
+    values = {}
+    seeds = [v for v in model.variables if v.name == "seed_generator_state"]
+    for index, variable in enumerate(seeds):
+        values[f"seed/{index}"] = keras.ops.convert_to_numpy(variable)
+    for index, layer in enumerate(_stateful_rnn_layers(model)):
+        for position, state in enumerate(layer.states or ()):
+            values[f"rnn/{index}/{position}"] = keras.ops.convert_to_numpy(
+                state
+            )
+    return values
+
+
+def restore_carried_state(model, values):
+    """Assigns the states `carried_state` returned to `model`.
+
+    Raises:
+        ValueError: if `values` name a state `model` does not have.
+    """
+    current = carried_state(model)
+    unknown = sorted(set(values) - set(current))
+    if unknown:
+        raise ValueError(
+            f"The saved states {unknown} have no place in this model; it "
+            "differs from the one they were saved from."
+        )
+    seeds = [v for v in model.variables if v.name == "seed_generator_state"]
+    layers = _stateful_rnn_layers(model)
+    for name, value in values.items():
+        kind, *index = name.split("/")
+        if kind == "seed":
+            seeds[int(index[0])].assign(value)
+        else:
+            layers[int(index[0])].states[int(index[1])].assign(value)
+
+
+def _stateful_rnn_layers(model):
+    return [
+        layer
+        for layer in _walk_layers(model)
+        if isinstance(layer, keras.layers.RNN) and layer.stateful
+    ]
+
+
 def _walk_layers(layer):
     yield layer
     for sublayer in getattr(layer, "layers", []):

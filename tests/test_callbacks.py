@@ -95,11 +95,14 @@ def test_epoch_line_is_fixed_width():
 
 
 def test_time_budget_stops_before_an_epoch_that_would_overrun():
-    budget = TimeBudget(budget_seconds=100.0, spent_seconds=0.0)
+    clock = [0.0]
+    budget = TimeBudget(budget_seconds=100.0, clock=lambda: clock[0])
     budget.set_model(model_with_rate(1.0))
-    budget.on_epoch_end(0, {"train_seconds": 30.0})  # 30 + 30 <= 100
-    assert not budget.model.stop_training
-    budget.on_epoch_end(1, {"train_seconds": 30.0})  # 60 + 30 <= 100
-    assert not budget.model.stop_training
-    budget.on_epoch_end(2, {"train_seconds": 30.0})  # 90 + 30 > 100
-    assert budget.model.stop_training
+    for epoch in range(3):
+        budget.on_epoch_begin(epoch)
+        clock[0] += 30.0  # one batch of 30 s, then 10 s of validation
+        budget.on_train_batch_end(0)
+        clock[0] += 10.0
+        budget.on_epoch_end(epoch, {})
+        # 30 + 30 <= 100, 60 + 30 <= 100, then 90 + 30 > 100.
+        assert budget.model.stop_training == (epoch == 2)

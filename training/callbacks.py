@@ -14,6 +14,7 @@ import time
 import keras
 import numpy as np
 
+from keras_lstm_scratch import restore_carried_state
 from training.run_directory import (
     CHARACTER_COLUMNS,
     HISTORY_COLUMNS,
@@ -48,24 +49,53 @@ class EpochTimer(keras.callbacks.Callback):
 
     Put it first in the callback list, so that its epoch-end time is taken
     before the validation pass of `PerplexityCallback`.
+
+    Args:
+        resumed: `(steps, seconds)` of the first epoch done before a
+            resume inside it, counted in that epoch's figures.
     """
 
-    def __init__(self):
+    def __init__(self, resumed=(0, 0.0)):
         super().__init__()
+        self._resumed = resumed
         self._start = None
         self._steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._steps = 0
+        self._steps, seconds = self._resumed
+        self._resumed = (0, 0.0)
+        self._start = time.perf_counter() - seconds
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
 
+    def position(self):
+        """`(steps, seconds)`: the running epoch's batches and training
+        seconds so far."""
+        return self._steps, time.perf_counter() - self._start
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["train_seconds"] = time.perf_counter() - self._start
-            logs["train_steps"] = self._steps
+            logs["train_steps"], logs["train_seconds"] = self.position()
+
+
+class RestoreCarriedState(keras.callbacks.Callback):
+    """Puts the RNN and seed states of a backup made inside an epoch back,
+    once, at the start of the epoch it resumes (after the states were
+    zeroed for it).
+
+    Args:
+        carried: `{name: array}` of `keras_lstm_scratch.carried_state`.
+    """
+
+    def __init__(self, carried):
+        super().__init__()
+        self.carried = carried
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.carried:
+            restore_carried_state(self.model, self.carried)
+            self.carried = None
 
 
 class BitsPerCharacter(keras.callbacks.Callback):
@@ -113,7 +143,9 @@ class EpochLine(keras.callbacks.Callback):
             self.header, self.digits = self.CHARACTER_HEADER, 4
 
     def on_train_begin(self, logs=None):
-        self.print_fn(self.header)
+        if self.header:  # once, though a resumed run calls fit twice
+            self.print_fn(self.header)
+            self.header = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -128,7 +160,7 @@ class EpochLine(keras.callbacks.Callback):
 
 
 class RunRecorder(keras.callbacks.Callback):
-    """Keeps `history.csv`, the resumable backup and `best.keras`.
+    """Keeps `history.csv`, the resumable backups and `best.keras`.
 
     At every epoch end (after every other callback has written its logs)
     it adds the epoch's row to the history, has the run directory back up
@@ -139,20 +171,59 @@ class RunRecorder(keras.callbacks.Callback):
     model that the records do not know (the run directory finishes an
     interrupted copy on resume). Keras's `BackupAndRestore` keeps no
     history and no training time, which a resumed run's budget and curves
-    need; its `ModelCheckpoint(save_best_only=True)` writes the file in
-    place.
+    need, nor the RNN and random seed states that make a resume exact;
+    its `ModelCheckpoint(save_best_only=True)` writes the file in place.
+
+    Inside an epoch it backs up too, every `backup_seconds` of wall time
+    (at the end of the first batch past it), with the epoch's position
+    (`timer`'s steps and seconds), so that a run killed at any moment
+    loses at most that much training.
 
     Args:
         run_dir: The `RunDirectory`.
         history: Rows of epochs already done (when resuming).
-        train_seconds: Training seconds already spent (when resuming).
+        train_seconds: Training seconds of those epochs (when resuming).
+        timer: The run's `EpochTimer`, for backups inside an epoch.
+        backup_seconds: Wall seconds between backups inside an epoch; 0:
+            at epoch ends only.
+        clock: Seconds as a float (a test passes a fake clock).
     """
 
-    def __init__(self, run_dir, history=(), train_seconds=0.0):
+    def __init__(
+        self,
+        run_dir,
+        history=(),
+        train_seconds=0.0,
+        timer=None,
+        backup_seconds=0.0,
+        clock=time.perf_counter,
+    ):
         super().__init__()
         self.run_dir = run_dir
         self.history = list(history)
         self.train_seconds = train_seconds
+        self.timer = timer
+        self.backup_seconds = backup_seconds
+        self.clock = clock
+        self._last_backup = None
+
+    def on_train_begin(self, logs=None):
+        self._last_backup = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.timer is None or self.backup_seconds <= 0:
+            return
+        if self.clock() - self._last_backup < self.backup_seconds:
+            return
+        self.run_dir.save_backup(
+            self.model,
+            len(self.history),
+            self.best_val_perplexity(),
+            self.train_seconds,
+            self.history,
+            position=self.timer.position(),
+        )
+        self._last_backup = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -166,6 +237,7 @@ class RunRecorder(keras.callbacks.Callback):
         )
         self.history.append(row)
         self.train_seconds += row.get("train_seconds", 0.0)
+        self._last_backup = self.clock()
         self.run_dir.save_backup(
             self.model,
             epoch + 1,

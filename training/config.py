@@ -67,6 +67,7 @@ class TrainConfig:
     # the best before the last N epochs (AWD-LSTM: 5); 0: off
     averaging_nonmono: int = 0
     time_budget_minutes: float = 0.0  # >0: start no epoch that would overrun
+    backup_minutes: float = 10.0  # a backup inside an epoch this often; 0: off
     jit_compile: bool = False  # XLA; slower for this model on CPU
     # "float32"; "mixed_bfloat16": bf16 compute, float32 master weights;
     # "auto": mixed_bfloat16 where the CPU has bf16 instructions, else float32
@@ -193,6 +194,7 @@ def check_ranges(config):
         "averaging_nonmono",
         "valid_max_tokens",
         "test_streams",
+        "backup_minutes",
     ):
         if getattr(config, key) < 0:
             raise InvalidInputError(

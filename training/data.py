@@ -57,10 +57,13 @@ def load_corpus(config, data_dir=None, verbose=0):
     )
 
 
-def training_windows(corpus, batch_size, seq_len):
-    """The training split's TBPTT dataset; a too-short text names its file."""
+def training_windows(corpus, batch_size, seq_len, first_window=0):
+    """The training split's TBPTT dataset, from window `first_window` on; a
+    too-short text names its file."""
     try:
-        return tbptt_dataset(corpus.train, batch_size, seq_len)
+        return tbptt_dataset(
+            corpus.train, batch_size, seq_len, first_window=first_window
+        )
     except InvalidInputError as error:
         source = corpus.sources.get("train", "The training text")
         raise InvalidInputError(f"{source}: {error}") from None

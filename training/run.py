@@ -25,7 +25,11 @@ import time
 import keras
 import tensorflow as tf
 
-from keras_lstm_scratch import PerplexityCallback, ResetStatesCallback
+from keras_lstm_scratch import (
+    PerplexityCallback,
+    ResetStatesCallback,
+    restore_carried_state,
+)
 from keras_lstm_scratch.callbacks import NonMonotoneAveraging
 from keras_lstm_scratch.distribution import (
     multi_worker_fit,
@@ -38,6 +42,7 @@ from training.callbacks import (
     DivergenceGuard,
     EpochLine,
     EpochTimer,
+    RestoreCarriedState,
     RunRecorder,
 )
 from training.data import (
@@ -73,10 +78,13 @@ class RunData:
 class Progress:
     """Where a run stands: nothing done yet, or its last backup."""
 
-    epoch: int = 0
+    epoch: int = 0  # epochs finished
     best_val_perplexity: float = math.inf
     history: tuple = ()
-    train_seconds: float = 0.0
+    train_seconds: float = 0.0  # the finished epochs'
+    steps: int = 0  # batches of epoch `epoch + 1` done (a backup inside it)
+    epoch_seconds: float = 0.0  # their training seconds
+    carried: dict = dataclasses.field(default_factory=dict)  # RNN, seeds
 
 
 def run(
@@ -152,7 +160,7 @@ def load_data(config, data_dir, verbose=0):
     valid = tf.data.Dataset.from_tensor_slices(windows)
     return RunData(
         corpus=corpus,
-        train=shard_by_batch_slices(train),
+        train=train,
         valid_windows=windows,
         valid=shard_by_batch_slices(valid),
         tokens_per_step=batch_size * seq_len,
@@ -177,41 +185,82 @@ def build_or_resume(config, data, resume_from, strategy):
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
     model.load_weights(backup["weights_path"])
+    restore_carried_state(model, backup["carried"])
     progress = Progress(
         epoch=backup["epoch"],
         best_val_perplexity=backup["best_val_perplexity"],
         history=tuple(backup["history"]),
         train_seconds=backup["train_seconds"],
+        steps=backup["steps"],
+        epoch_seconds=backup["epoch_seconds"],
+        carried=backup["carried"],
     )
     for problem in backup["damaged"]:
         print(f"Passing over a damaged backup: {problem}.")
+    where = f"after epoch {progress.epoch}"
+    if progress.steps:
+        where = f"in epoch {progress.epoch + 1} after {progress.steps} batches"
     print(
-        f"Resuming {resume_from.path} after epoch {progress.epoch} "
+        f"Resuming {resume_from.path} {where} "
         f"(best valid perplexity {progress.best_val_perplexity:.2f})."
     )
     return model, progress
 
 
 def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
-    """Step 4: `model.fit` from the progress on; returns the `RunRecorder`."""
-    recorder = RunRecorder(run_dir, progress.history, progress.train_seconds)
+    """Step 4: `model.fit` from the progress on; returns the `RunRecorder`.
+
+    A run resumed inside an epoch first trains that epoch's remaining
+    windows, with the RNN states where they were, then the epochs after.
+    """
+    timer = EpochTimer(resumed=(progress.steps, progress.epoch_seconds))
+    recorder = RunRecorder(
+        run_dir,
+        progress.history,
+        progress.train_seconds,
+        timer,
+        backup_seconds=backup_seconds(config, strategy),
+    )
     budget = budget_callback(config, progress)
     callbacks = epoch_callbacks(config, data, progress, run_dir, budget)
-    more_epochs = progress.epoch < config.epochs
+    callbacks = [timer, *callbacks, *extra, recorder]
     if budget is not None and budget.finished():
-        more_epochs = False  # a resumed run whose budget was spent
-    callbacks += [*extra, recorder]
-    if more_epochs:
-        with multi_worker_fit(model, strategy):
-            model.fit(
-                data.train,
-                epochs=config.epochs,
-                initial_epoch=progress.epoch,
-                shuffle=False,
-                verbose=verbose,
-                callbacks=callbacks,
+        return recorder  # a resumed run whose budget was spent
+    first = progress.epoch
+    with multi_worker_fit(model, strategy):
+        if progress.steps:
+            rest = training_windows(
+                data.corpus, config.batch_size, config.seq_len, progress.steps
+            )
+            train_epochs(model, rest, first, first + 1, callbacks, verbose)
+            first += 1
+            if model.stop_training:
+                return recorder  # the budget ran out in that epoch
+        if first < config.epochs:
+            train_epochs(
+                model, data.train, first, config.epochs, callbacks, verbose
             )
     return recorder
+
+
+def train_epochs(model, windows, first, stop, callbacks, verbose):
+    """`model.fit` on `windows` for epochs `first + 1 .. stop`."""
+    model.fit(
+        shard_by_batch_slices(windows),
+        epochs=stop,
+        initial_epoch=first,
+        shuffle=False,
+        verbose=verbose,
+        callbacks=callbacks,
+    )
+
+
+def backup_seconds(config, strategy):
+    """Seconds between backups inside an epoch; 0 (epoch ends only) under
+    several replicas, whose RNN states one backup does not hold apart."""
+    if strategy.num_replicas_in_sync > 1:
+        return 0.0
+    return config.backup_minutes * 60
 
 
 def epoch_callbacks(config, data, progress, run_dir, budget=None):
@@ -221,9 +270,10 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
     """
     best = progress.best_val_perplexity
     chars = data.corpus.tokenization.is_chars
+    # After an `EpochTimer`, first: the time excludes the validation pass.
     callbacks = [
-        EpochTimer(),  # first: the time excludes the validation pass
         ResetStatesCallback(),
+        *([RestoreCarriedState(progress.carried)] if progress.steps else []),
         *weight_averaging(config, progress),  # before the validation
         PerplexityCallback(data.valid),
         *([BitsPerCharacter()] if chars else []),

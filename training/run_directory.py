@@ -14,7 +14,10 @@ that a kill never leaves one half-written):
                                      that file's SHA-256, the best validation
                                      perplexity, training seconds, history
       backup/epoch-NNNN.keras        the model with its optimizer state after
-                                     it (the two newest epochs are kept)
+                                     it (the two newest backups are kept)
+      backup/epoch-NNNN.npz          its RNN and random seed states
+      backup/epoch-NNNN-step-SSSSSSSS.*   the same, SSSSSSSS batches into
+                                     epoch NNNN + 1 (every backup_minutes)
       tensorboard/         Keras's TensorBoard logs; gates/: gate histograms
       results.json         test perplexity and the run's figures (at the end)
       curves.png           train and validation perplexity per epoch
@@ -23,7 +26,8 @@ that a kill never leaves one half-written):
                            the settings chosen on validation, the seconds
 
 An interrupted run resumes from `backup/` (`load_backup`), from the newer
-of its two epochs that is intact; export, generation and inspection read a
+of its two backups that is intact, inside an epoch if that is where it
+was; export, generation and inspection read a
 finished run with `load_finished`. A write that fails (a full disk, a
 read-only folder) raises `OutputWriteError` and leaves every file written
 before it as it was.
@@ -40,7 +44,9 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 
+from keras_lstm_scratch import carried_state
 from keras_lstm_scratch.data import Tokenization, Vocabulary
 from keras_lstm_scratch.distribution import is_chief
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
@@ -68,8 +74,8 @@ HISTORY_COLUMNS = (
 CHARACTER_COLUMNS = ("bits_per_char", "val_bits_per_char")
 
 
-BACKUP_STATE = re.compile(r"epoch-(\d{4,})\.json")
-BACKUP_FILE = re.compile(r"epoch-(\d{4,})\.")
+BACKUP_STATE = re.compile(r"epoch-(\d{4,})(?:-step-(\d+))?\.json")
+BACKUP_FILE = re.compile(r"epoch-(\d{4,})(?:-step-(\d+))?\.")
 BACKUPS_KEPT = 2  # the newest, and one to fall back on if it is damaged
 
 
@@ -108,10 +114,17 @@ def best_epoch(history):
     return min(rows, key=lambda row: row["val_perplexity"])["epoch"]
 
 
-def backup_epoch(name):
-    """The epoch of a backup file's name (`epoch-0003.json` -> 3), or None."""
+def backup_position(name):
+    """`(epochs finished, steps into the next)` of a backup file's name
+    (`epoch-0003.json` -> `(3, 0)`, `epoch-0003-step-00000120.keras` ->
+    `(3, 120)`), or `None`."""
     match = BACKUP_FILE.match(name)
-    return int(match.group(1)) if match else None
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else None
+
+
+def backup_stem(epoch, steps=0):
+    """`epoch-0003`, or `epoch-0003-step-00000120` inside epoch 4."""
+    return f"epoch-{epoch:04d}" + (f"-step-{steps:08d}" if steps else "")
 
 
 class DamagedBackupError(ValueError):
@@ -292,12 +305,12 @@ class RunDirectory:
         """The backups' state files, newest first."""
         if not os.path.isdir(self.backup_dir):
             return []
-        epochs = sorted(
-            (int(match.group(1)), name)
+        positions = sorted(
+            (backup_position(name), name)
             for name in os.listdir(self.backup_dir)
-            if (match := BACKUP_STATE.fullmatch(name))
+            if BACKUP_STATE.fullmatch(name)
         )
-        return [self.file("backup", name) for _, name in reversed(epochs)]
+        return [self.file("backup", name) for _, name in reversed(positions)]
 
     def read_backup(self, path):
         """One backup's state, its weights file checked against its SHA-256.
@@ -319,6 +332,8 @@ class RunDirectory:
             ) from error
         if not isinstance(history, list):
             raise DamagedBackupError(f"{path} holds no list of history rows")
+        state.setdefault("steps", 0)  # backups from before mid-epoch ones
+        state.setdefault("epoch_seconds", 0.0)
         state["weights_path"] = self.file("backup", weights_file)
         try:
             actual = sha256_of(state["weights_path"])
@@ -331,7 +346,29 @@ class RunDirectory:
                 f"{state['weights_path']} is damaged (its SHA-256 differs "
                 f"from the one in {os.path.basename(path)})"
             )
+        state["carried"] = self.read_carried(state, path)
         return state
+
+    def read_carried(self, state, path):
+        """The backup's carried states (`{name: array}`; `{}` for a backup
+        made before they were kept), checked against their SHA-256."""
+        if "carried_file" not in state:
+            return {}
+        carried_path = self.file("backup", state["carried_file"])
+        try:
+            intact = sha256_of(carried_path) == state["carried_sha256"]
+            with np.load(carried_path) as arrays:
+                carried = {name: arrays[name] for name in arrays.files}
+        except (OSError, ValueError, KeyError) as error:
+            raise DamagedBackupError(
+                f"{carried_path} is unreadable ({error})"
+            ) from error
+        if not intact:
+            raise DamagedBackupError(
+                f"{carried_path} is damaged (its SHA-256 differs from the "
+                f"one in {os.path.basename(path)})"
+            )
+        return carried
 
     # --- during a run -------------------------------------------------
 
@@ -342,7 +379,7 @@ class RunDirectory:
         kill at any moment leaves a `best.keras` that the records account
         for, or one that `complete_best_model` finishes on resume.
         """
-        source = self.file("backup", f"epoch-{epoch:04d}.keras")
+        source = self.file("backup", f"{backup_stem(epoch)}.keras")
         with staged_file(self.best_model_path, KEPT_ON_FAILURE) as staging:
             shutil.copyfile(source, staging)
 
@@ -350,7 +387,9 @@ class RunDirectory:
         """Finishes the copy of the newest backup to `best.keras` that a
         kill or a failed write interrupted, when its epoch is the best."""
         state = self.load_backup()
-        if state is None or best_epoch(state["history"]) != state["epoch"]:
+        if state is None or state["steps"]:
+            return  # none, or one inside an epoch: the best is older
+        if best_epoch(state["history"]) != state["epoch"]:
             return
         best = self.best_model_path
         if os.path.isfile(best) and sha256_of(best) == state["weights_sha256"]:
@@ -358,42 +397,66 @@ class RunDirectory:
         self.save_best_model(state["epoch"])
 
     def save_backup(
-        self, model, epoch, best_val_perplexity, train_seconds, history
+        self,
+        model,
+        epoch,
+        best_val_perplexity,
+        train_seconds,
+        history,
+        position=None,
     ):
-        """Backs up epoch `epoch`: its weights, then `epoch-NNNN.json`.
+        """Backs up the run after `epoch` epochs (and `position`'s steps).
 
-        The state file is written last, in one rename, and names a
-        complete weights file with its SHA-256; the epochs older than the
+        Writes the model with its optimizer state (`STEM.keras`), what the
+        model carries besides (`STEM.npz`: its RNN and random seed states,
+        `carried_state`), then the state, `STEM.json`, last, in one rename,
+        naming both files with their SHA-256. The backups older than the
         two newest go after it. A kill or a failed write at any moment
-        leaves the backups of earlier finished epochs as they were.
+        leaves the earlier backups as they were.
+
+        Args:
+            model: The model.
+            epoch: Epochs finished.
+            best_val_perplexity, train_seconds, history: The run's state
+                after those epochs (`train_seconds`: theirs).
+            position: For a backup inside epoch `epoch + 1`,
+                `(steps, seconds)`: its batches done and their training
+                seconds; `None` at an epoch's end.
         """
+        steps, epoch_seconds = position or (0, 0.0)
+        stem = backup_stem(epoch, steps)
         with reported_write_failure(self.backup_dir, KEPT_ON_FAILURE):
             os.makedirs(self.backup_dir, exist_ok=True)
         # A whole-model archive, not `save_weights`'s `.weights.h5`: Keras
         # builds its HDF5 in memory and Python writes the file, so a full
         # disk is an OSError; h5py writing to a full disk can crash.
-        weights_file = f"epoch-{epoch:04d}.keras"
-        weights_path = self.file("backup", weights_file)
+        weights_path = self.file("backup", f"{stem}.keras")
         save_model(model, weights_path)
+        carried_path = self.file("backup", f"{stem}.npz")
+        with staged_file(carried_path, KEPT_ON_FAILURE) as staging:
+            np.savez(staging, **carried_state(model))
         state = {
             "epoch": epoch,
-            "weights_file": weights_file,
+            "steps": steps,
+            "epoch_seconds": epoch_seconds,
+            "weights_file": f"{stem}.keras",
             "weights_sha256": sha256_of(weights_path),
+            "carried_file": f"{stem}.npz",
+            "carried_sha256": sha256_of(carried_path),
             "best_val_perplexity": best_val_perplexity,
             "train_seconds": train_seconds,
             "history": history,
         }
         write_atomically(
-            self.file("backup", f"epoch-{epoch:04d}.json"),
-            json.dumps(state, indent=2),
+            self.file("backup", f"{stem}.json"), json.dumps(state, indent=2)
         )
         kept = {
-            backup_epoch(os.path.basename(path))
+            backup_position(os.path.basename(path))
             for path in self.backup_states()[:BACKUPS_KEPT]
         }
         for name in os.listdir(self.backup_dir):
-            if backup_epoch(name) not in kept:
-                with contextlib.suppress(OSError):  # gone at the next epoch
+            if backup_position(name) not in kept:
+                with contextlib.suppress(OSError):  # gone at the next backup
                     os.remove(self.file("backup", name))
 
     def write_history(self, rows):

@@ -21,16 +21,17 @@ from keras_lstm_scratch.errors import InvalidInputError
 class TimeBudget(keras.callbacks.Callback):
     """Stops before an epoch that would overrun a training-time budget.
 
-    After each epoch it adds the epoch's `train_seconds` to the time spent
-    and stops training if one more epoch of the same length would exceed
-    the budget. An epoch in which the budget runs out all the same (the
-    first epoch of a large text) is cut at the first batch that ends past
-    it.
+    After each epoch it adds the epoch's training seconds (its batches',
+    on its clock) to the time spent and stops training if one more epoch
+    of the same length would exceed the budget. An epoch in which the
+    budget runs out all the same (the first epoch of a large text) is cut
+    at the first batch that ends past it.
 
     Args:
         budget_seconds: Training seconds allowed in all (validation passes
             excluded).
-        spent_seconds: Seconds already spent (when resuming).
+        spent_seconds: Seconds already spent (when resuming; inside an
+            epoch, its seconds before the resume included).
         epoch_seconds: The last epoch's seconds (when resuming), for
             `finished`.
         clock: Seconds as a float, `time.perf_counter` by default (a test
@@ -49,18 +50,20 @@ class TimeBudget(keras.callbacks.Callback):
         self.spent_seconds = spent_seconds
         self.epoch_seconds = epoch_seconds
         self.clock = clock
-        self._epoch_start = None
+        self._epoch_start = self._last_batch_end = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self.clock()
+        self._epoch_start = self._last_batch_end = self.clock()
 
     def on_train_batch_end(self, batch, logs=None):
-        seconds = self.spent_seconds + self.clock() - self._epoch_start
+        self._last_batch_end = self.clock()
+        seconds = self.spent_seconds + self._last_batch_end - self._epoch_start
         if seconds >= self.budget_seconds:
             self.model.stop_training = True  # Keras ends the epoch here
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = (logs or {}).get("train_seconds", 0.0)
+        # The epoch's batches, not the validation pass after them.
+        seconds = self._last_batch_end - self._epoch_start
         self.spent_seconds += seconds
         self.epoch_seconds = seconds
         if self.finished():
@@ -146,7 +149,7 @@ class BudgetLinearDecay(TimeBudget):
         self.base_rate = base_rate
         self.constant_fraction = constant_fraction
         self.batch_seconds = batch_seconds
-        self._epoch_start = self._batch_start = self._last_batch_end = None
+        self._batch_start = None
         self._epoch_rate = None
 
     def rate_at(self, seconds):
@@ -163,7 +166,7 @@ class BudgetLinearDecay(TimeBudget):
         return left <= 0 or left < self.batch_seconds
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start = self._last_batch_end = self.clock()
+        super().on_epoch_begin(epoch, logs)
         self._epoch_rate = None
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -184,9 +187,7 @@ class BudgetLinearDecay(TimeBudget):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["lr"] = self._epoch_rate
-        self.spent_seconds += self._last_batch_end - self._epoch_start
-        if self.finished():
-            self.model.stop_training = True
+        super().on_epoch_end(epoch, logs)
 
 
 def budget_callback(config, progress):
@@ -196,18 +197,17 @@ def budget_callback(config, progress):
         return None
     seconds = config.time_budget_minutes * 60
     last = progress.history[-1] if progress.history else {}
+    spent = progress.train_seconds + progress.epoch_seconds
     if config.lr_schedule != "linear":
         return TimeBudget(
-            seconds,
-            progress.train_seconds,
-            epoch_seconds=last.get("train_seconds"),
+            seconds, spent, epoch_seconds=last.get("train_seconds")
         )
     steps = last.get("train_steps")  # absent in runs made before it was kept
     return BudgetLinearDecay(
         config.learning_rate,
         seconds,
         constant_fraction=config.lr_constant_fraction,
-        spent_seconds=progress.train_seconds,
+        spent_seconds=spent,
         batch_seconds=last["train_seconds"] / steps if steps else 0.0,
     )
 
