@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from keras_lstm_scratch.data import (
+    Corpus,
     Tokenization,
+    Vocabulary,
     load_text_corpus,
     prepared_corpus,
     read_tokens,
@@ -15,7 +17,6 @@ from keras_lstm_scratch.data import (
     text_source,
 )
 from keras_lstm_scratch.data import corpus as corpus_module
-from keras_lstm_scratch.data.corpus import corpus_from_token_lists
 from keras_lstm_scratch.data.text_sources import SPLITS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 from tests.helpers import assert_one_error_line, run_tool, train_command
@@ -51,12 +52,16 @@ def text_dir(tmp_path):
 
 
 def read_in_memory(directory, tokenization, max_vocab_size=None):
+    """The reading before prepared corpora: every token in a list."""
     tokens = {
         split: read_tokens(str(directory / f"{split}.txt"), tokenization)
-        for split in ("train", "valid", "test")
+        for split in SPLITS
     }
-    return corpus_from_token_lists(tokens, max_vocab_size, None, None,
-                                   tokenization)  # fmt: skip
+    vocabulary = Vocabulary.from_tokens(
+        tokens["train"], max_vocab_size, by_frequency=tokenization.is_chars
+    )
+    ids = {split: vocabulary.encode(tokens[split]) for split in SPLITS}
+    return Corpus(vocabulary=vocabulary, tokenization=tokenization, **ids)
 
 
 @pytest.mark.parametrize("tokenization", [WORDS, CHARS])

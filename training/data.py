@@ -23,8 +23,8 @@ from keras_lstm_scratch.errors import InvalidInputError
 def load_corpus(config, data_dir=None, verbose=0):
     """Loads the corpus that `config.corpus` names.
 
-    PTB and `text:` corpora are prepared once into token ids and
-    memory-mapped (`keras_lstm_scratch.data.prepared_corpus`).
+    Every corpus is prepared once into token ids and memory-mapped
+    (`keras_lstm_scratch.data.prepared_corpus`).
 
     Args:
         config: A `TrainConfig`; `corpus` is `"ptb"`, `"text:NAME"` or
@@ -54,6 +54,7 @@ def load_corpus(config, data_dir=None, verbose=0):
         max_vocab_size=config.max_vocab_size,
         data_dir=data_dir,
         tokenization=tokenization,
+        verbose=verbose,
     )
 
 

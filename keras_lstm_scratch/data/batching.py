@@ -33,6 +33,10 @@ import tensorflow as tf
 from keras_lstm_scratch.argument_checks import check_positive_int
 from keras_lstm_scratch.errors import InvalidInputError
 
+# Windows read ahead of the training step. A fixed few: with
+# tf.data.AUTOTUNE each epoch's first step waited 7-8 s on 2 cores.
+PREFETCHED_WINDOWS = 2
+
 
 @dataclasses.dataclass(frozen=True)
 class TBPTTLayout:
@@ -99,6 +103,27 @@ class TBPTTLayout:
     def num_windows(self):
         return self.row_length // self.seq_len
 
+    def window(self, index):
+        """Window `index`: `(inputs, targets, weights)`, each `(batch_size,
+        seq_len)`. A training window is read as one strided view of the
+        stream, the cheap path that runs once per training step."""
+        if self.pad:
+            inputs, targets, weights = self.windows(index, index + 1)
+            return inputs[0], targets[0], weights[0]
+        ids = np.asarray(self.ids)
+        columns = np.lib.stride_tricks.as_strided(
+            ids[index * self.seq_len :],
+            shape=(self.batch_size, self.seq_len + 1),
+            strides=(self.row_length * ids.itemsize, ids.itemsize),
+            writeable=False,
+        )  # (batch, seq_len + 1): each row's window and the token after it
+        weights = np.ones((self.batch_size, self.seq_len), np.float32)
+        return (
+            columns[:, :-1].astype(np.int32),
+            columns[:, 1:].astype(np.int32),
+            weights,
+        )
+
     def windows(self, first, stop):
         """Windows `first .. stop - 1`: `(inputs, targets, weights)`, each
         `(stop - first, batch_size, seq_len)`."""
@@ -157,20 +182,19 @@ def tbptt_dataset(ids, batch_size, seq_len, pad=False, first_window=0):
     """
     layout = TBPTTLayout(ids, batch_size, seq_len, pad)
 
-    def read(index):
-        inputs, targets, weights = layout.windows(index, index + 1)
-        return inputs[0], targets[0], weights[0]
-
     def read_window(index):
         window = tf.numpy_function(
-            read, [index], (tf.int32, tf.int32, tf.float32), stateful=False
+            layout.window,
+            [index],
+            (tf.int32, tf.int32, tf.float32),
+            stateful=False,
         )
         for part in window:
             part.set_shape((batch_size, seq_len))
         return window if pad else window[:2]
 
     windows = tf.data.Dataset.range(first_window, layout.num_windows)
-    return windows.map(read_window).prefetch(tf.data.AUTOTUNE)
+    return windows.map(read_window).prefetch(PREFETCHED_WINDOWS)
 
 
 def count_targets(ids):

@@ -75,30 +75,3 @@ class Corpus:
             count += int(is_eos[current].sum())
             count += int((~is_end[current] & following).sum())
         return count
-
-
-def corpus_from_token_lists(
-    token_lists,
-    max_vocab_size=None,
-    vocabulary=None,
-    sources=None,
-    tokenization=WORD_TOKENS,
-):
-    """Encodes `{split: tokens}` with a vocabulary built from `train`.
-
-    `sources` (`{split: file or TFDS split}`) is kept for messages. A
-    character vocabulary is ordered by frequency.
-    """
-    if vocabulary is None:
-        vocabulary = Vocabulary.from_tokens(
-            token_lists["train"],
-            max_size=max_vocab_size,
-            by_frequency=tokenization.is_chars,
-        )
-    ids = {name: vocabulary.encode(token_lists[name]) for name in SPLITS}
-    return Corpus(
-        vocabulary=vocabulary,
-        sources=dict(sources or {}),
-        tokenization=tokenization,
-        **ids,
-    )

@@ -34,7 +34,6 @@ import numpy as np
 
 from keras_lstm_scratch.data.cache import prepared_cache_dir
 from keras_lstm_scratch.data.corpus import Corpus
-from keras_lstm_scratch.data.text_chunks import text_chunks
 from keras_lstm_scratch.data.text_sources import SPLITS, text_source
 from keras_lstm_scratch.data.token_counter import token_counter
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
@@ -44,7 +43,6 @@ from keras_lstm_scratch.staged_write import staged_folder, write_text
 
 FORMAT_VERSION = 1
 REMAP_BLOCK = 1 << 22  # ids mapped to their final values per block
-HASH_BLOCK = 1 << 22
 
 
 def load_text_corpus(
@@ -85,7 +83,11 @@ def prepare_corpus(
     """The `Corpus` of `source`, prepared now or found in the cache.
 
     Args:
-        source: A `TextSource` (`text_sources.text_source`).
+        source: Where the text is: a `TextSource`
+            (`text_sources.text_source`) or a `TfdsSource`; it gives the
+            text as `chunks()` of whole lines, `update_digest` adds its
+            content to the key, and `description`, `total_bytes` (or
+            `None`) and `split_files()` name it in messages.
         tokenization: A `Tokenization`, words by default.
         max_vocab_size: Vocabulary cap (specials included), or `None`.
         strip_lines: Remove the whitespace around each line first (PTB).
@@ -106,7 +108,6 @@ def prepare_corpus(
         "tokens": tokenization.kind,
         "max_vocab_size": max_vocab_size,
         "strip_lines": strip_lines,
-        "split_ranges": {k: list(v) for k, v in source.split_ranges.items()},
     }
     key = content_key(source, settings)
     folder = os.path.join(cache_dir or prepared_cache_dir(), key)
@@ -122,13 +123,10 @@ def prepare_corpus(
 
 
 def content_key(source, settings):
-    """SHA-256 of the files' bytes, in order, and the reading's settings."""
+    """SHA-256 of the text (`source.update_digest`) and the reading's
+    settings."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for path in source.files:
-        with open(path, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(HASH_BLOCK), b""):
-                digest.update(block)
-        digest.update(b"\0")
+    source.update_digest(digest)
     return digest.hexdigest()[:32]
 
 
@@ -162,7 +160,7 @@ def read_provisional_ids(source, counter, folder, verbose):
         for split in SPLITS
     }
     try:
-        for chunk in text_chunks(source):
+        for chunk in source.chunks():
             ids = counter.ids(chunk.text, count=chunk.split == "train")
             ids.tofile(handles[chunk.split])
             sizes[chunk.split] += len(ids)
@@ -237,16 +235,17 @@ class PreparationProgress:
         self.started = time.perf_counter()
         self.bytes_read, self.tokens = 0, 0
         if verbose:
-            megabytes = source.total_bytes / 1e6
+            size = source.total_bytes
+            told = f" ({size / 1e6:,.1f} MB)" if size else ""
             print(
-                f"Preparing {source.description} ({megabytes:,.1f} MB), "
-                "once: its token ids are cached for later runs."
+                f"Preparing {source.description}{told}, once: its token ids "
+                "are cached for later runs."
             )
             self.bar = keras.utils.Progbar(
-                max(int(megabytes), 1), unit_name="MB", stateful_metrics=(
-                    "MB/s", "Mtokens"
-                )
-            )  # fmt: skip
+                max(int(size / 1e6), 1) if size else None,
+                unit_name="MB",
+                stateful_metrics=("MB/s", "Mtokens"),
+            )
 
     def update(self, num_bytes, num_tokens):
         self.bytes_read += num_bytes
@@ -263,4 +262,5 @@ class PreparationProgress:
 
     def done(self):
         if self.verbose:
-            self.bar.update(self.bar.target, finalize=True)
+            target = self.bar.target or int(self.bytes_read / 1e6)
+            self.bar.update(target, finalize=True)

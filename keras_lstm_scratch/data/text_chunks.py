@@ -1,4 +1,4 @@
-"""A text source read as chunks of whole lines, each routed to its split.
+"""Text files read as chunks of whole lines, each routed to its split.
 
 Memory is one chunk (about `CHUNK_BYTES`), whatever the size of the text:
 the lines are read with `readlines(hint)`, decoded as UTF-8 a chunk at a
@@ -6,10 +6,10 @@ time, and a chunk that crosses a split boundary is cut there.
 """
 
 import dataclasses
+import gzip
 
 import numpy as np
 
-from keras_lstm_scratch.data.text_sources import open_text
 from keras_lstm_scratch.errors import InvalidInputError
 
 CHUNK_BYTES = 4 << 20
@@ -31,10 +31,18 @@ class TextChunk:
     num_bytes: int
 
 
-def text_chunks(source, chunk_bytes=None):
-    """Yields `TextChunk`s of `source` (a `TextSource`) in reading order.
+def open_text(path):
+    """Opens `path` for reading bytes; through gzip if it ends in `.gz`."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
-    `chunk_bytes` (default `CHUNK_BYTES`) is about the size of a chunk.
+
+def text_chunks(files, split_ranges, chunk_bytes=None):
+    """Yields `TextChunk`s of `files`, read one after another, in order.
+
+    `split_ranges` (`{split: (start, end)}` byte offsets into the files
+    read as one) says where each line goes: to the split whose range holds
+    its last byte. `chunk_bytes` (default `CHUNK_BYTES`) is about the size
+    of a chunk.
 
     Raises:
         InvalidInputError: (a `ValueError`) at the first line that is not
@@ -42,8 +50,11 @@ def text_chunks(source, chunk_bytes=None):
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     offset = 0
-    boundaries = [(split, end) for split, (_, end) in ranges(source)]
-    for path in source.files:
+    boundaries = sorted(
+        ((split, end) for split, (_, end) in split_ranges.items()),
+        key=lambda boundary: boundary[1],
+    )
+    for path in files:
         line_number = 1
         with open_text(path) as handle:
             while lines := handle.readlines(chunk_bytes):
@@ -55,10 +66,6 @@ def text_chunks(source, chunk_bytes=None):
                     )
                     line_number += len(part)
                 offset += sum(map(len, lines))
-
-
-def ranges(source):
-    return sorted(source.split_ranges.items(), key=lambda item: item[1])
 
 
 def cut_at_boundaries(lines, offset, boundaries):

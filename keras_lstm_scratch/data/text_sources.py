@@ -30,6 +30,7 @@ import glob
 import gzip
 import os
 
+from keras_lstm_scratch.data.text_chunks import text_chunks
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 SPLITS = ("train", "valid", "test")
@@ -60,6 +61,20 @@ class TextSource:
     def total_bytes(self):
         return sum(self.sizes)
 
+    def chunks(self):
+        """The text as `TextChunk`s of whole lines, in reading order."""
+        return text_chunks(self.files, self.split_ranges)
+
+    def update_digest(self, digest):
+        """Adds the files' bytes, in order, and the split ranges to a
+        `hashlib` digest: what the prepared ids depend on."""
+        digest.update(repr(sorted(self.split_ranges.items())).encode())
+        for path in self.files:
+            with open(path, "rb") as handle:
+                for block in iter(lambda h=handle: h.read(READ_BLOCK), b""):
+                    digest.update(block)
+            digest.update(b"\0")
+
     def split_files(self):
         """`{split: files}`: the files whose lines reach each split."""
         found = {split: [] for split in SPLITS}
@@ -70,11 +85,6 @@ class TextSource:
                     found[split].append(path)
             start += size
         return found
-
-
-def open_text(path):
-    """Opens `path` for reading bytes; through gzip if it ends in `.gz`."""
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
 
 
 def text_size(path):

@@ -19,17 +19,19 @@ are; otherwise they are downloaded from the book's location. Either way
 each file is checked against its known SHA-256 before it is read.
 """
 
+import dataclasses
 import os
 
 import tensorflow_datasets as tfds
 
-from keras_lstm_scratch.data.corpus import corpus_from_token_lists
+from keras_lstm_scratch.data.prepared_corpus import prepare_corpus
 from keras_lstm_scratch.data.ptb import (
     PTB_FILES,
     PTB_SHA256,
     PTB_URL,
     verify_ptb_file,
 )
+from keras_lstm_scratch.data.text_chunks import CHUNK_BYTES, TextChunk
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
@@ -44,12 +46,17 @@ def load_tfds_corpus(
     split_names=None,
     download=True,
     tokenization=WORD_TOKENS,
+    verbose=0,
 ):
     """Loads any TensorFlow Datasets text dataset as a corpus.
 
-    Every example's `text_key` field is split into lines and tokens
-    (`tokenization`); each line ends with `<eos>`, as for text files.
-    `ptb_mikolov`, this module's Penn Treebank builder, is always there.
+    Every example's `text_key` field is split into lines at `\\n` and into
+    tokens (`tokenization`); each line ends with `<eos>`, as for text
+    files. The text streams through the preparation of
+    `prepared_corpus.py`, so the corpus is memory-mapped ids, cached under
+    the dataset's full name (name, config, version), the splits and the
+    text feature. `ptb_mikolov`, this module's Penn Treebank builder, is
+    always there.
 
     Args:
         name: TFDS dataset name, e.g. `"tiny_shakespeare"` or `"ptb_mikolov"`.
@@ -60,6 +67,7 @@ def load_tfds_corpus(
             `train`, `validation`, `test`.
         download: Passed to `tfds.load`.
         tokenization: A `Tokenization`, words by default.
+        verbose: 1: a progress bar while the text is prepared.
 
     Returns:
         A `Corpus`.
@@ -69,47 +77,90 @@ def load_tfds_corpus(
         InvalidInputError: for a missing text feature or an empty split.
     """
     split_names = split_names or TFDS_SPLITS
-    tokens, sources = {}, {}
+    datasets, full_name = {}, None
     for split, tfds_split in split_names.items():
-        dataset = load_tfds_split(name, tfds_split, data_dir, download)
-        sources[split] = f"TFDS {name} split {tfds_split!r}"
-        tokens[split] = split_tokens(
-            dataset, text_key, tokenization, sources[split]
+        datasets[split], info = load_tfds_split(
+            name, tfds_split, data_dir, download
         )
-    return corpus_from_token_lists(
-        tokens,
-        max_vocab_size=max_vocab_size,
-        sources=sources,
-        tokenization=tokenization,
-    )
+        full_name = info.full_name
+    source = TfdsSource(name, full_name, dict(split_names), text_key, datasets)
+    return prepare_corpus(source, tokenization, max_vocab_size, verbose=verbose)
+
+
+@dataclasses.dataclass(frozen=True)
+class TfdsSource:
+    """The text of a TFDS dataset's splits, for `prepare_corpus`.
+
+    Args:
+        name: The dataset's name.
+        full_name: TFDS's `name/config/version`: a version's data never
+            changes, so it keys the prepared ids with the splits and the
+            text feature.
+        split_names: `{split: tfds_split}`.
+        text_key: The string feature holding the text.
+        datasets: `{split: tf.data.Dataset}` of the examples.
+    """
+
+    name: str
+    full_name: str
+    split_names: dict
+    text_key: str
+    datasets: dict
+    total_bytes = None  # unknown before the text is read
+
+    @property
+    def description(self):
+        return f"TFDS {self.full_name}"
+
+    def split_files(self):
+        return {
+            split: [f"TFDS {self.name} split {tfds_split!r}"]
+            for split, tfds_split in self.split_names.items()
+        }
+
+    def update_digest(self, digest):
+        key = (self.full_name, sorted(self.split_names.items()), self.text_key)
+        digest.update(repr(key).encode())
+
+    def chunks(self):
+        """The examples' text as `TextChunk`s of about `CHUNK_BYTES`."""
+        for split, dataset in self.datasets.items():
+            texts, size = [], 0
+            for example in tfds.as_numpy(dataset):
+                texts.append(self.example_text(example, split))
+                size += len(example[self.text_key])  # bytes, as UTF-8
+                if size >= CHUNK_BYTES:
+                    yield TextChunk(split, "\n".join(texts) + "\n", size)
+                    texts, size = [], 0
+            if texts:
+                yield TextChunk(split, "\n".join(texts) + "\n", size)
+
+    def example_text(self, example, split):
+        if self.text_key not in example:
+            raise InvalidInputError(
+                f"TFDS {self.name} split {self.split_names[split]!r} has no "
+                f"feature {self.text_key!r}; its features are "
+                f"{sorted(example)}. Pass text_key=..."
+            )
+        return example[self.text_key].decode("utf-8")
 
 
 def load_tfds_split(name, tfds_split, data_dir, download):
-    """One split of a TFDS dataset, or `MissingInputError` for a bad name."""
+    """One split of a TFDS dataset and the dataset's info, or
+    `MissingInputError` for a bad name."""
     try:
         return tfds.load(
-            name, split=tfds_split, data_dir=data_dir, download=download
+            name,
+            split=tfds_split,
+            data_dir=data_dir,
+            download=download,
+            with_info=True,
         )
     except tfds.core.DatasetNotFoundError:
         raise MissingInputError(
             f"TFDS has no dataset {name!r}; tfds.list_builders() names "
             "those it has."
         ) from None
-
-
-def split_tokens(dataset, text_key, tokenization, source):
-    """The tokens of every example's `text_key` text, in order."""
-    tokens = []
-    for example in tfds.as_numpy(dataset):
-        if text_key not in example:
-            raise InvalidInputError(
-                f"{source} has no feature {text_key!r}; its features are "
-                f"{sorted(example)}. Pass text_key=..."
-            )
-        tokens.extend(tokenization.text_tokens(example[text_key].decode()))
-    if not tokens:
-        raise InvalidInputError(f"{source} holds no {tokenization.unit}.")
-    return tokens
 
 
 class PtbMikolov(tfds.core.GeneratorBasedBuilder):
