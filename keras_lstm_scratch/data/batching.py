@@ -157,7 +157,7 @@ def tbptt_windows(ids, batch_size, seq_len, pad=False, pad_id=0):
     """Cuts a token stream into truncated-BPTT windows, all in memory.
 
     For a short stream (validation, tests); `tbptt_dataset` reads a long
-    one window by window.
+    one block of windows at a time.
 
     Args:
         ids, batch_size, seq_len, pad, pad_id: As for `TBPTTLayout`.
