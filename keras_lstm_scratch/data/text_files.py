@@ -2,6 +2,7 @@
 
 import os
 
+from keras_lstm_scratch.data.text_chunks import decode_lines
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
@@ -43,14 +44,7 @@ def read_tokens(path, tokenization=WORD_TOKENS, strip_lines=False):
     tokens = []
     with open(path, "rb") as handle:
         for line_number, raw_line in enumerate(handle, start=1):
-            try:
-                line = raw_line.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InvalidInputError(
-                    f"{path}, line {line_number}: invalid UTF-8 "
-                    f"({error.reason} at byte {error.start} of the line). "
-                    "Re-encode the file as UTF-8."
-                ) from None
+            line = decode_lines([raw_line], path, line_number)
             if strip_lines:
                 line = line.strip()
             tokens.extend(tokenization.line_tokens(line))
