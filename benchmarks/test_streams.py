@@ -30,13 +30,13 @@ def main(argv=None):
     run_dir = RunDirectory(args.run)
     config = run_dir.load_config()
     corpus = load_corpus(config, args.data_dir)
-    model, vocabulary = run_dir.load_finished()
+    model, _ = run_dir.load_finished()
     rows = []
     for streams in args.streams:
         streams_config = dataclasses.replace(config, test_streams=streams)
         started = time.perf_counter()
         mean_nll, tokens, _ = evaluate_test_text(
-            streams_config, model, corpus.test, len(vocabulary)
+            streams_config, model, corpus.test
         )
         row = {
             "run": args.run,

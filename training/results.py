@@ -1,6 +1,5 @@
 """What a finished run reports: its test perplexity and its figures."""
 
-import dataclasses
 import math
 import os
 import platform
@@ -10,20 +9,18 @@ import numpy as np
 import tensorflow as tf
 
 import keras_lstm_scratch
-from keras_lstm_scratch import evaluate_token_nll
-from keras_lstm_scratch.data import count_targets, tbptt_dataset
-from training.model import build_model
+from keras_lstm_scratch.data import count_targets
+from keras_lstm_scratch.evaluation import StreamModel
+from keras_lstm_scratch.evaluation.stream_model import (
+    stream_nll,
+    window_length,
+)
 
-# Test evaluation reads the test text in windows of up to this many tokens
-# per stream, the states carried from window to window.
-TEST_WINDOW = 1000
 # A test text up to this long is read as one stream, every token predicted
 # from its full left context (PTB: 82,430 words, 442,423 characters); a
 # longer one as TEST_STREAMS streams (docs/quality.md measures the cost).
 SINGLE_STREAM_MAX_TOKENS = 500_000
 TEST_STREAMS = 32
-# Logits of one test window, streams * time * vocabulary, at most this many.
-MAX_WINDOW_LOGITS = 1 << 25
 
 
 def number_of_test_streams(config, num_tokens):
@@ -33,33 +30,28 @@ def number_of_test_streams(config, num_tokens):
     return 1 if num_tokens <= SINGLE_STREAM_MAX_TOKENS else TEST_STREAMS
 
 
-def evaluate_test_text(config, model, ids, vocab_size, verbose=0):
+def evaluate_test_text(config, model, ids, verbose=0):
     """Token-weighted mean NLL over `ids` read as parallel streams.
 
-    A twin of `model` (same weights, on one device, one row per stream,
-    `number_of_test_streams`) carries its states across windows of up to
-    `TEST_WINDOW` tokens; each token is counted once. With one stream no
-    token loses context to a stream boundary; with B streams, the first
-    tokens of B - 1 of them do.
+    The model's layers in float32 (`StreamModel`, as `training.evaluate`
+    reads them) carry their states across windows of up to
+    `STREAM_WINDOW` tokens per stream, `number_of_test_streams` streams,
+    each token counted once (`stream_nll`). With one stream no token loses
+    context to a stream boundary; with B streams, the first tokens of B - 1
+    of them do.
 
     Returns:
         `(mean_nll, token_count, streams)`.
     """
     streams = number_of_test_streams(config, len(ids))
-    window = MAX_WINDOW_LOGITS // (streams * vocab_size)
-    window = max(1, min(TEST_WINDOW, window))
-    twin_config = dataclasses.replace(
-        config, batch_size=streams, seq_len=window
-    )
-    twin = build_model(twin_config, vocab_size, tf.distribute.get_strategy())
-    twin.set_weights(model.get_weights())
-    windows = tbptt_dataset(ids, streams, window, pad=True)
+    stream_model = StreamModel(model)
     if verbose:
+        window = window_length(streams, stream_model.vocab_size)
         print(
             f"Test text: {len(ids) - 1:,} tokens as {streams} stream(s) of "
             f"{window}-token windows."
         )
-    return (*evaluate_token_nll(twin, windows, verbose=verbose), streams)
+    return (*stream_nll(stream_model, ids, streams, verbose=verbose), streams)
 
 
 def versions():

@@ -222,7 +222,9 @@ def fit(config, model, data, progress, run_dir, strategy, verbose, extra):
         backup_seconds=backup_seconds(config, strategy),
     )
     budget = budget_callback(config, progress)
-    callbacks = epoch_callbacks(config, data, progress, run_dir, budget)
+    callbacks = epoch_callbacks(
+        config, data, progress, run_dir, budget, verbose
+    )
     callbacks = [timer, *callbacks, *extra, recorder]
     if budget is not None and budget.finished():
         return recorder  # a resumed run whose budget was spent
@@ -263,10 +265,11 @@ def backup_seconds(config, strategy):
     return config.backup_minutes * 60
 
 
-def epoch_callbacks(config, data, progress, run_dir, budget=None):
+def epoch_callbacks(config, data, progress, run_dir, budget=None, verbose=0):
     """The run's callbacks, in the order each epoch's logs pass them.
 
-    `budget` is `time_budget`'s callback, or `None`.
+    `budget` is `time_budget`'s callback, or `None`; with `verbose` 1 the
+    validation pass shows a progress bar.
     """
     best = progress.best_val_perplexity
     chars = data.corpus.tokenization.is_chars
@@ -275,7 +278,7 @@ def epoch_callbacks(config, data, progress, run_dir, budget=None):
         ResetStatesCallback(),
         *([RestoreCarriedState(progress.carried)] if progress.steps else []),
         *weight_averaging(config, progress),  # before the validation
-        PerplexityCallback(data.valid),
+        PerplexityCallback(data.valid, verbose=int(verbose == 1)),
         *([BitsPerCharacter()] if chars else []),
         *epoch_rate_decay(config, best),
         *([budget] if budget is not None else []),
@@ -318,9 +321,7 @@ def evaluate_on_test(config, model, corpus, run_dir, verbose=0):
     text."""
     if os.path.isfile(run_dir.best_model_path):
         model.load_weights(run_dir.best_model_path)
-    return evaluate_test_text(
-        config, model, corpus.test, len(corpus.vocabulary), verbose
-    )
+    return evaluate_test_text(config, model, corpus.test, verbose)
 
 
 def write_results(run_dir, results, history, output_dir):

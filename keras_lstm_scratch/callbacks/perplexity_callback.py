@@ -31,6 +31,8 @@ class PerplexityCallback(keras.callbacks.Callback):
             `(x, y)` or `(x, y, sample_weight)` batches.
         reset_states: If `True` (default), zero stateful RNN states before
             and after the validation pass.
+        verbose: 1: a progress bar over the validation pass, a step per
+            batch (Keras's epoch line replaces it when the epoch ends).
 
     Call arguments:
         Used as a Keras callback: `model.fit(..., callbacks=[...])`.
@@ -45,10 +47,11 @@ class PerplexityCallback(keras.callbacks.Callback):
     ...     keras.callbacks.ReduceLROnPlateau("val_perplexity", factor=0.25)])
     """
 
-    def __init__(self, validation_data=None, reset_states=True):
+    def __init__(self, validation_data=None, reset_states=True, verbose=0):
         super().__init__()
         self.validation_data = validation_data
         self.reset_states = reset_states
+        self.verbose = verbose
         self._evaluator = None  # made for the model at the first pass
 
     def on_epoch_end(self, epoch, logs=None):
@@ -67,7 +70,9 @@ class PerplexityCallback(keras.callbacks.Callback):
         """Returns the token-weighted mean NLL of the model on `dataset`."""
         if self._evaluator is None or self._evaluator.model is not self.model:
             self._evaluator = TokenNLLEvaluator(self.model)
-        mean_nll, _ = self._evaluator(dataset, reset_states=self.reset_states)
+        mean_nll, _ = self._evaluator(
+            dataset, reset_states=self.reset_states, verbose=self.verbose
+        )
         return mean_nll
 
 

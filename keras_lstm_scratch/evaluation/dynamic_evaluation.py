@@ -29,6 +29,7 @@ from keras_lstm_scratch.argument_checks import (
     check_non_negative,
     check_positive_int,
 )
+from keras_lstm_scratch.data.batching import TBPTTLayout
 from keras_lstm_scratch.evaluation.stream_model import (
     StreamModel,
     StreamScores,
@@ -123,25 +124,27 @@ class DynamicEvaluation:
             )
         stream = StreamModel(model)
         step = self.adaptation_step(stream, gradient_rms)
-        ids = np.asarray(ids, np.int32)
-        starts = range(0, len(ids) - 1, self.segment_length)
-        progress = keras.utils.Progbar(len(starts)) if verbose else None
+        # One stream in segments, as the scoring loop lays it out (padded).
+        layout = TBPTTLayout(ids, 1, self.segment_length, pad=True)
+        progress = keras.utils.Progbar(
+            layout.num_windows, verbose=int(bool(verbose)), unit_name="segment"
+        )
         states = stream.zero_states(1)
         log_probs, hidden = [], []
-        for count, start in enumerate(starts, 1):
-            end = min(start + self.segment_length, len(ids) - 1)
+        for index in range(layout.num_windows):
+            inputs, targets, weights = layout.window(index)
             segment_hidden, segment_log_probs, states = step(
-                ids[None, start:end], ids[None, start + 1 : end + 1], states
+                inputs, targets, weights, states
             )
             log_probs.append(segment_log_probs.numpy()[0])
             if keep_hidden:
                 hidden.append(segment_hidden.numpy()[0])
-            if progress is not None:
-                progress.update(count)
+            progress.update(index + 1)
+        count = len(ids) - 1  # the padding of the last segment cut
         return StreamScores(
-            targets=ids[1:],
-            log_probs=np.concatenate(log_probs).astype(np.float64),
-            hidden=np.concatenate(hidden) if keep_hidden else None,
+            targets=np.asarray(ids[1:], np.int32),
+            log_probs=np.concatenate(log_probs)[:count].astype(np.float64),
+            hidden=np.concatenate(hidden)[:count] if keep_hidden else None,
         )
 
     def adaptation_step(self, stream, gradient_rms):
@@ -152,11 +155,13 @@ class DynamicEvaluation:
         scales = self.update_scales(variables, gradient_rms)
 
         @tf.function(reduce_retracing=True)
-        def step(inputs, targets, states):
+        def step(inputs, targets, weights, states):
             with tf.GradientTape() as tape:
                 hidden, logits, new_states = stream(inputs, states)
                 log_probs = target_log_probs(logits, targets)
-                loss = -tf.reduce_mean(log_probs)
+                loss = -tf.reduce_sum(log_probs * weights) / tf.reduce_sum(
+                    weights
+                )
             gradients = tape.gradient(loss, variables)
             for variable, gradient, start, (step_scale, pull) in zip(
                 variables, gradients, trained, scales, strict=True
@@ -217,21 +222,19 @@ def gradient_rms(model, train_ids, segment_length=20, streams=20, segments=200):
     Returns:
         A list of float32 arrays, one per `StreamModel(model)`
         trainable variable, shaped as it.
+
+    Raises:
+        InvalidInputError: (a `ValueError`) if `train_ids` cannot fill one
+            window, `streams * segment_length + 1` tokens.
     """
     segment_length = check_positive_int("segment_length", segment_length)
     streams = check_positive_int("streams", streams)
     segments = check_positive_int("segments", segments)
     stream = StreamModel(model)
     variables = stream.trainable_variables
-    ids = np.asarray(train_ids, np.int32)
-    per_stream = (len(ids) - 1) // streams
-    if per_stream < 1:
-        raise ValueError(
-            f"train_ids holds {len(ids)} ids, too few for {streams} streams."
-        )
-    rows = ids[: streams * per_stream + 1]
-    inputs = rows[:-1].reshape(streams, per_stream)
-    targets = rows[1:].reshape(streams, per_stream)
+    # The training text laid out as in training: `streams` rows, windows of
+    # `segment_length`, read from the start.
+    layout = TBPTTLayout(train_ids, streams, segment_length)
 
     @tf.function(reduce_retracing=True)
     def squared_gradients(inputs, targets, states):
@@ -243,13 +246,11 @@ def gradient_rms(model, train_ids, segment_length=20, streams=20, segments=200):
         return squares, tf.nest.map_structure(tf.stop_gradient, new_states)
 
     totals = [np.zeros(variable.shape, np.float64) for variable in variables]
-    states, count = stream.zero_states(streams), 0
-    for start in range(0, per_stream, segment_length)[:segments]:
-        end = min(start + segment_length, per_stream)
-        squares, states = squared_gradients(
-            inputs[:, start:end], targets[:, start:end], states
-        )
+    states = stream.zero_states(streams)
+    count = min(segments, layout.num_windows)
+    for index in range(count):
+        inputs, targets, _ = layout.window(index)
+        squares, states = squared_gradients(inputs, targets, states)
         for total, square in zip(totals, squares, strict=True):
             total += square.numpy()
-        count += 1
     return [np.sqrt(total / count).astype(np.float32) for total in totals]

@@ -1,25 +1,32 @@
-"""A trained language model read over one long token stream, states in hand.
+"""A trained language model read over a long token stream, states in hand.
 
-Adaptive evaluation needs what a Keras model call hides: the top layer's
-hidden vector at every position (the neural cache's keys and queries) and
-the LSTM states between windows (dynamic evaluation adapts the weights
-between them). `StreamModel` holds a float32 copy of the model's layers
-whose recurrent layers return their states, and `score_stream` reads a
-token stream through it window by window, each window starting from the
-states the previous one ended with, so every token is predicted from its
-whole left context, as the training application's test evaluation does.
+Evaluation needs what a Keras model call hides: the top layer's hidden
+vector at every position (the neural cache's keys and queries) and the
+LSTM states between windows (dynamic evaluation adapts the weights between
+them). `StreamModel` holds a float32 copy of the model's layers whose
+recurrent layers return their states. `stream_window_scores` is the one
+loop that reads a token stream through it, as one stream or as B parallel
+ones, window by window, each window starting from the states the previous
+one ended with: `score_stream` keeps every token's score (the neural cache,
+`training.evaluate`), `stream_nll` only their total (the training
+application's test figure, in memory that does not grow with the text).
 """
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_positive_int
+from keras_lstm_scratch.data.batching import TBPTTLayout
 from keras_lstm_scratch.language_model import float32_clone, model_parts
 
-# Tokens per window of a stream pass (the test evaluation's window).
+# Tokens per stream in a window of a stream pass.
 STREAM_WINDOW = 1000
+# Logits of one window, streams * tokens * vocabulary, at most this many
+# (128 MiB of float32).
+MAX_WINDOW_LOGITS = 1 << 25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +80,7 @@ class StreamModel:
         self.embedding, rnn_layers, self.projection = model_parts(clone)
         self.rnn_layers = [state_returning_twin(layer) for layer in rnn_layers]
         self.units = self.rnn_layers[-1].cell.units
+        self.vocab_size = self.embedding.embeddings.shape[0]
         self.trainable_variables = unique_variables(
             [self.embedding, *self.rnn_layers, self.projection]
         )
@@ -141,52 +149,144 @@ def target_log_probs(logits, targets):
     return tf.gather(log_probs, targets, axis=2, batch_dims=2)
 
 
-def stream_windows(ids, window):
-    """`(inputs, targets)` int32 arrays `(1, n)` over `ids`, in order: each
-    token of `ids[1:]` is a target once, predicted from the one before."""
-    ids = np.asarray(ids, dtype=np.int32)
-    for start in range(0, len(ids) - 1, window):
-        end = min(start + window, len(ids) - 1)
-        yield ids[None, start:end], ids[None, start + 1 : end + 1]
+def window_length(streams, vocab_size, window=STREAM_WINDOW):
+    """Tokens per stream in one window: `window`, or fewer where the
+    window's `streams * tokens * vocab_size` logits would pass
+    `MAX_WINDOW_LOGITS`."""
+    return max(1, min(window, MAX_WINDOW_LOGITS // (streams * vocab_size)))
 
 
-def score_stream(stream_model, ids, window=STREAM_WINDOW, keep_hidden=True):
-    """Reads `ids` as one stream; returns its `StreamScores`.
+def stream_window_scores(
+    stream_model,
+    ids,
+    streams=1,
+    window=STREAM_WINDOW,
+    keep_hidden=False,
+    verbose=0,
+):
+    """Reads `ids` as `streams` parallel streams, a window at a time.
+
+    The one loop that scores a token stream with a trained model: the
+    training application's test figure, `score_stream` and so
+    `training.evaluate` and the neural cache all read through it. The
+    streams lie as in training (`TBPTTLayout`, padded at the end), each
+    carrying its states from window to window; a window is gathered from
+    `ids` when it is reached, so a memory-mapped corpus is never loaded
+    whole, and the memory is a window's whatever the length of `ids`.
 
     Args:
         stream_model: A `StreamModel`.
-        ids: 1-D int array of at least 2 token ids.
-        window: Positive integer, tokens per window; the states carry
-            across windows, so the scores do not depend on it (up to
+        ids: 1-D int array (or memory map) of at least 2 token ids.
+        streams: Positive integer, parallel streams. One predicts every
+            token from its whole left context; B streams lose it at the B -
+            1 stream starts and read B windows per step.
+        window: Positive integer, the most tokens per stream in a window
+            (fewer for a large vocabulary, `window_length`); the states
+            carry across windows, so the scores do not depend on it (up to
             float round-off).
-        keep_hidden: Also return the top-layer hidden vectors (what the
-            neural cache reads).
+        keep_hidden: Also yield the top-layer hidden vectors.
+        verbose: 1: a progress bar, a step per window.
 
-    Returns:
-        A `StreamScores` over `ids[1:]`.
+    Yields:
+        `(log_probs, hidden, weights)` per window, NumPy: log-probability
+        of each target `(streams, time)`, the hidden vectors that predicted
+        them `(streams, time, units)` (or `None`), and weights `(streams,
+        time)`, 1 for a target of the text and 0 for padding.
     """
-    window = check_positive_int("window", window)
     check_stream("ids", ids)
+    streams = check_positive_int("streams", streams)
+    window = window_length(
+        streams, stream_model.vocab_size, check_positive_int("window", window)
+    )
+    layout = TBPTTLayout(ids, streams, window, pad=True)
 
     @tf.function(reduce_retracing=True)
     def score_window(inputs, targets, states):
         hidden, logits, states = stream_model(inputs, states)
         return hidden, target_log_probs(logits, targets), states
 
-    states = stream_model.zero_states(1)
-    log_probs, hidden = [], []
-    for inputs, targets in stream_windows(ids, window):
-        window_hidden, window_log_probs, states = score_window(
-            inputs, targets, states
+    progress = keras.utils.Progbar(
+        layout.num_windows, verbose=verbose, unit_name="window"
+    )
+    states = stream_model.zero_states(streams)
+    for index in range(layout.num_windows):
+        inputs, targets, weights = layout.window(index)
+        hidden, log_probs, states = score_window(inputs, targets, states)
+        yield (
+            log_probs.numpy(),
+            hidden.numpy() if keep_hidden else None,
+            weights,
         )
-        log_probs.append(window_log_probs.numpy()[0])
-        if keep_hidden:
-            hidden.append(window_hidden.numpy()[0])
+        progress.update(index + 1)
+
+
+def score_stream(
+    stream_model,
+    ids,
+    window=STREAM_WINDOW,
+    keep_hidden=True,
+    streams=1,
+    verbose=0,
+):
+    """Reads `ids` as one stream (or several); returns its `StreamScores`.
+
+    Every token's score is kept (what the neural cache and the searches of
+    `training.evaluate` need); `stream_nll` keeps only their sum.
+
+    Args:
+        stream_model: A `StreamModel`.
+        ids: 1-D int array of at least 2 token ids.
+        window: As for `stream_window_scores`.
+        keep_hidden: Also return the top-layer hidden vectors (what the
+            neural cache reads).
+        streams: As for `stream_window_scores`; the scores come back in
+            the text's order whatever their number.
+        verbose: 1: a progress bar.
+
+    Returns:
+        A `StreamScores` over `ids[1:]`.
+    """
+    log_probs, hidden = [], []
+    for window_log_probs, window_hidden, _ in stream_window_scores(
+        stream_model, ids, streams, window, keep_hidden, verbose
+    ):
+        log_probs.append(window_log_probs)
+        hidden.append(window_hidden)
+    count = len(ids) - 1
+
+    def in_text_order(windows):
+        # (streams, time) windows -> the streams end to end, padding cut.
+        rows = np.concatenate(windows, axis=1)
+        return rows.reshape(-1, *rows.shape[2:])[:count]
+
     return StreamScores(
         targets=np.asarray(ids[1:], np.int32),
-        log_probs=np.concatenate(log_probs).astype(np.float64),
-        hidden=np.concatenate(hidden) if keep_hidden else None,
+        log_probs=in_text_order(log_probs).astype(np.float64),
+        hidden=in_text_order(hidden) if keep_hidden else None,
     )
+
+
+def stream_nll(stream_model, ids, streams=1, window=STREAM_WINDOW, verbose=0):
+    """Mean negative log-likelihood of `ids` read as `streams` streams.
+
+    `score_stream`'s figure in memory that does not grow with the text: a
+    window's scores are added to a float64 total and let go.
+
+    Args:
+        stream_model, ids, streams, window, verbose: As for
+            `stream_window_scores`.
+
+    Returns:
+        `(mean_nll, token_count)`: nats per predicted token, and the
+        number of tokens predicted (`len(ids) - 1`).
+    """
+    total = 0.0
+    for log_probs, _, weights in stream_window_scores(
+        stream_model, ids, streams, window, verbose=verbose
+    ):
+        total -= float(np.sum(log_probs.astype(np.float64) * weights))
+    count = len(ids) - 1
+    return total / count, count
 
 
 def check_stream(name, ids):
