@@ -445,7 +445,7 @@ def _walk_layers(layer):
             yield from _walk_layers(sublayer)
 
 
-def float32_copy(model):
+def computing_in_float32(model):
     """`model` itself when it computes in float32, else `float32_clone`.
 
     A model trained under `mixed_bfloat16` keeps float32 weights but

@@ -212,11 +212,12 @@ def test_evaluate_a_missing_run(tmp_path):
     assert_one_error_line(completed, missing, "best.keras not found")
 
 
-def test_evaluate_with_a_bad_segment_length(tmp_path):
+@pytest.mark.parametrize("option", ["--segment-length", "--max-tokens"])
+def test_evaluate_with_a_bad_count(tmp_path, option):
     completed = run_tool(
-        "training.evaluate", "--run", str(tmp_path), "--segment-length", "0"
+        "training.evaluate", "--run", str(tmp_path), option, "0"
     )
-    assert_one_error_line(completed, "--segment-length 0", "positive")
+    assert_one_error_line(completed, f"{option} 0", "positive")
 
 
 def test_generate_with_the_cache_from_a_run_not_evaluated(corpus, tmp_path):

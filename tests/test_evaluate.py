@@ -84,6 +84,20 @@ def test_the_test_text_never_steers_a_choice(evaluated_run, monkeypatch):
     RunDirectory(run_dir).write_evaluation(report)  # as the fixture left it
 
 
+def test_only_the_first_max_tokens_are_read(evaluated_run):
+    run_dir, _, report = evaluated_run
+    cut = evaluate_run(run_dir, verbose=0, max_tokens=60)
+    model, _ = RunDirectory(run_dir).load_finished()
+    test = load_corpus(RunDirectory(run_dir).load_config()).test
+    assert (cut["test_tokens"], cut["valid_tokens"]) == (60, 60)
+    assert cut["test_tokens_in_text"] == report["test_tokens"] > 60
+    first = score_stream(StreamModel(model), test[:61])
+    assert cut["static"]["test_perplexity"] == pytest.approx(
+        first.perplexity, rel=1e-6
+    )
+    RunDirectory(run_dir).write_evaluation(report)  # as the fixture left it
+
+
 SERVED_TEST_TEXT = textwrap.dedent(
     """
     import json, sys

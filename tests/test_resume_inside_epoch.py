@@ -80,7 +80,7 @@ def test_a_run_killed_after_a_backup_ends_as_if_never_stopped(
     ):
         np.testing.assert_array_equal(resumed, uninterrupted)
     resumed_rows, whole_rows = read_history(stopped), read_history(whole)
-    for key in ("val_perplexity", "train_steps"):
+    for key in ("loss", "perplexity", "val_perplexity", "train_steps"):
         assert [r[key] for r in resumed_rows] == [r[key] for r in whole_rows]
     with open(os.path.join(stopped, "results.json")) as handle:
         resumed_test = json.load(handle)["test_perplexity"]

@@ -14,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from keras_lstm_scratch import restore_carried_state
+from keras_lstm_scratch import carried_state, restore_carried_state
 from training.run_directory import (
     CHARACTER_COLUMNS,
     HISTORY_COLUMNS,
@@ -79,23 +79,66 @@ class EpochTimer(keras.callbacks.Callback):
             logs["train_steps"], logs["train_seconds"] = self.position()
 
 
+# Names of the running epoch's training metric totals in a backup's
+# carried states (beside `carried_state`'s "seed/" and "rnn/").
+METRIC_PREFIX = "metric/"
+
+
+def running_metrics(model):
+    """The running epoch's training metric totals (the loss's and the
+    perplexity's sums and counts), `{"metric/i": array}`: kept with a
+    backup inside an epoch, they make the epoch's train figures count its
+    batches from before a resume too."""
+    return {
+        f"{METRIC_PREFIX}{index}": keras.ops.convert_to_numpy(variable)
+        for index, variable in enumerate(model.metrics_variables)
+    }
+
+
+def without_running_metrics(carried):
+    """`carried` less the `running_metrics` entries."""
+    return {
+        name: value
+        for name, value in carried.items()
+        if not name.startswith(METRIC_PREFIX)
+    }
+
+
 class RestoreCarriedState(keras.callbacks.Callback):
-    """Puts the RNN and seed states of a backup made inside an epoch back,
-    once, at the start of the epoch it resumes (after the states were
-    zeroed for it).
+    """Puts the RNN and seed states and the training metric totals of a
+    backup made inside an epoch back, once, in the epoch it resumes.
+
+    The states go back at the epoch's start (after they were zeroed for
+    it). The metrics' totals and counts are added at the end of its first
+    batch: Keras builds the compiled metrics in that batch and zeroes them
+    before; every training metric here (the loss's mean, `Perplexity`) is
+    a sum and a count, so adding gives what the epoch had counted.
 
     Args:
-        carried: `{name: array}` of `keras_lstm_scratch.carried_state`.
+        carried: `{name: array}` of `keras_lstm_scratch.carried_state` and
+            `running_metrics`.
     """
 
     def __init__(self, carried):
         super().__init__()
-        self.carried = carried
+        self.states = without_running_metrics(carried or {})
+        self.metrics = {
+            int(name[len(METRIC_PREFIX) :]): value
+            for name, value in (carried or {}).items()
+            if name.startswith(METRIC_PREFIX)
+        }
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.carried:
-            restore_carried_state(self.model, self.carried)
-            self.carried = None
+        if self.states:
+            restore_carried_state(self.model, self.states)
+            self.states = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.metrics:
+            variables = self.model.metrics_variables
+            for index, value in self.metrics.items():
+                variables[index].assign_add(value)
+            self.metrics = None
 
 
 class BitsPerCharacter(keras.callbacks.Callback):
@@ -222,6 +265,10 @@ class RunRecorder(keras.callbacks.Callback):
             self.train_seconds,
             self.history,
             position=self.timer.position(),
+            carried={
+                **carried_state(self.model),
+                **running_metrics(self.model),
+            },
         )
         self._last_backup = self.clock()
 

@@ -2,25 +2,27 @@
 
     python -m training.evaluate --run runs/cpu-30min [--data-dir DIR]
 
-Reads the run's best model over its validation and test text as single
-streams and reports test perplexity four ways: static (the model as
-trained), with the neural cache, with dynamic evaluation, and with both
-(the cache over the adapting model). Every setting is chosen on the
-validation text by the small searches below; the test text is read only
-once per method, with the chosen settings. The figures, the settings and
-the seconds each took go into the run's `evaluation.json`, which
-`python -m training.export` reads to give the export its cache.
+Reads the run's best model over its validation and test text (the first
+`--max-tokens` of each) as single streams and reports test perplexity four
+ways: static (the model as trained), with the neural cache, with dynamic
+evaluation, and with both (the cache over the adapting model). Every
+setting is chosen on the validation text by the small searches below; the
+test text is read only once per method, with the chosen settings. The
+figures, the settings and the seconds each took go into the run's
+`evaluation.json`, which `python -m training.export` reads to give the
+export its cache.
 
 The searches (what `SEARCH` holds, and why):
 - cache: window 100 / 500 / 1,000 / 2,000 (Grave et al.'s range), theta
   over a log grid 0.05-3, lambda 0.05-0.4. One pass over the validation
   vectors per window scores every theta and lambda, so the grid is cheap.
 - dynamic: the RMS rule with a pull back to the trained weights (Krause et
-  al.'s best), segments of 20 tokens: the learning rate over a log grid
-  1e-5-1e-2 at decay 0.01, from the middle toward the better side until
-  validation stops improving, then the decay (0-0.3) the same way at that
-  rate. Each point is a full validation pass with gradient steps, the
-  expensive part, so the search walks rather than tries every point.
+  al.'s best), segments of `SEGMENT_LENGTH` (10) tokens: the learning rate
+  over a log grid 1e-5-1e-2 at decay 0.01, from the middle toward the
+  better side until validation stops improving, then the decay (0-0.3)
+  the same way at that rate. Each point is a full validation pass with
+  gradient steps, the expensive part, so the search walks rather than
+  tries every point.
 - both: the cache grid again, over the hidden vectors of the chosen
   dynamic pass on the validation text.
 """
@@ -61,6 +63,10 @@ SEARCH = {
     "dynamic_decay": (0.0, 0.01, 0.03, 0.1, 0.3),
 }
 SEGMENT_LENGTH = 10  # tokens between two steps; 20 halves the time
+# Tokens read of the validation and of the test text, the first ones: every
+# method keeps each token's score and hidden vector (PTB's, 82,430 words
+# and 442,423 characters, are read whole).
+MAX_TOKENS = 500_000
 FIRST_DECAY = 0.01  # the decay of the learning-rate search
 
 
@@ -89,6 +95,7 @@ def evaluate_run(
     verbose=1,
     segment_length=SEGMENT_LENGTH,
     search_tokens=None,
+    max_tokens=MAX_TOKENS,
 ):
     """Evaluates `run_dir` four ways, writes `evaluation.json`, returns it.
 
@@ -99,27 +106,32 @@ def evaluate_run(
         segment_length: Tokens per dynamic-evaluation segment.
         search_tokens: Validation tokens each dynamic-evaluation search
             pass reads (the first ones); `None`: all.
+        max_tokens: Tokens read of the validation and of the test text
+            (the first ones): the memory every method needs grows with
+            them.
     """
     run = RunDirectory(run_dir)
     model, _ = run.load_finished()
     corpus = load_corpus(run.load_config(), data_dir)
+    max_tokens = check_positive_int("max_tokens", max_tokens)
     texts = Texts(
         model,
         corpus.train,
-        corpus.valid,
-        corpus.test,
+        corpus.valid[: max_tokens + 1],
+        corpus.test[: max_tokens + 1],
         check_positive_int("segment_length", segment_length),
         search_tokens and check_positive_int("search_tokens", search_tokens),
     )
     report = {
         "run": run_dir,
         "test_tokens": len(texts.test) - 1,
+        "test_tokens_in_text": len(corpus.test) - 1,
         "valid_tokens": len(texts.valid) - 1,
         "dynamic_search_tokens": len(texts.dynamic_search_text) - 1,
         "search": SEARCH,
         "machine": machine(),
     }
-    static = timed(report, "static", lambda: static_scores(texts))
+    static = timed(report, "static", lambda: static_scores(texts, verbose))
     report["static"].update(
         test_perplexity=static["test"].perplexity,
         valid_perplexity=static["valid"].perplexity,
@@ -168,12 +180,12 @@ def timed(report, name, work):
     return result
 
 
-def static_scores(texts):
+def static_scores(texts, verbose=0):
     """The model as trained, over the validation and the test stream."""
     stream = StreamModel(texts.model)
     return {
-        "valid": score_stream(stream, texts.valid),
-        "test": score_stream(stream, texts.test),
+        "valid": score_stream(stream, texts.valid, verbose=verbose),
+        "test": score_stream(stream, texts.test, verbose=verbose),
     }
 
 
@@ -340,9 +352,16 @@ def main(argv=None):
         help="validation tokens each dynamic-evaluation search pass reads "
         "(the first ones; default: all)",
     )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=MAX_TOKENS,
+        help="tokens read of the validation and of the test text (the "
+        f"first ones; default {MAX_TOKENS:,})",
+    )
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1))
     args = parser.parse_args(argv)
-    for option in ("segment_length", "search_tokens"):
+    for option in ("segment_length", "search_tokens", "max_tokens"):
         value = getattr(args, option)
         if value is not None and value < 1:
             flag = "--" + option.replace("_", "-")
@@ -353,6 +372,7 @@ def main(argv=None):
         args.verbose,
         args.segment_length,
         args.search_tokens,
+        args.max_tokens,
     )
     return 0
 

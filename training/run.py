@@ -44,6 +44,7 @@ from training.callbacks import (
     EpochTimer,
     RestoreCarriedState,
     RunRecorder,
+    without_running_metrics,
 )
 from training.data import (
     load_corpus,
@@ -185,7 +186,7 @@ def build_or_resume(config, data, resume_from, strategy):
     with strategy.scope():
         model.optimizer.build(model.trainable_variables)
     model.load_weights(backup["weights_path"])
-    restore_carried_state(model, backup["carried"])
+    restore_carried_state(model, without_running_metrics(backup["carried"]))
     progress = Progress(
         epoch=backup["epoch"],
         best_val_perplexity=backup["best_val_perplexity"],

@@ -404,6 +404,7 @@ class RunDirectory:
         train_seconds,
         history,
         position=None,
+        carried=None,
     ):
         """Backs up the run after `epoch` epochs (and `position`'s steps).
 
@@ -422,8 +423,12 @@ class RunDirectory:
             position: For a backup inside epoch `epoch + 1`,
                 `(steps, seconds)`: its batches done and their training
                 seconds; `None` at an epoch's end.
+            carried: `{name: array}` to keep in `STEM.npz`; default
+                `carried_state(model)`.
         """
         steps, epoch_seconds = position or (0, 0.0)
+        if carried is None:
+            carried = carried_state(model)
         stem = backup_stem(epoch, steps)
         with reported_write_failure(self.backup_dir, KEPT_ON_FAILURE):
             os.makedirs(self.backup_dir, exist_ok=True)
@@ -434,7 +439,7 @@ class RunDirectory:
         save_model(model, weights_path)
         carried_path = self.file("backup", f"{stem}.npz")
         with staged_file(carried_path, KEPT_ON_FAILURE) as staging:
-            np.savez(staging, **carried_state(model))
+            np.savez(staging, **carried)
         state = {
             "epoch": epoch,
             "steps": steps,

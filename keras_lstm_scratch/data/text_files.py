@@ -7,18 +7,6 @@ from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.errors import InvalidInputError, MissingInputError
 
 
-def line_tokens(line):
-    """A line's words followed by `<eos>`; `[]` for a blank line.
-
-    A blank (or whitespace-only) line adds nothing. The book's and
-    PyTorch's readers turn it into a lone `<eos>`; here the layout of a
-    file (double spacing, blank lines between paragraphs) does not change
-    what the model learns or its perplexity. On PTB, which has no blank
-    lines, both readings give the same stream.
-    """
-    return WORD_TOKENS.line_tokens(line)
-
-
 def read_tokens(path, tokenization=WORD_TOKENS, strip_lines=False):
     """Reads a text file as tokens, each line's followed by `<eos>`.
 

@@ -7,7 +7,8 @@ the tests check that both give the same ids), and it is saved with the run
 
 - `"words"`: a line's whitespace-separated words, then `<eos>`; a blank
   line adds nothing. The book's and PyTorch's reading, and Penn
-  Treebank's.
+  Treebank's. Whitespace is every character of `WORD_SPACE` (Python's
+  `str.split()`): a no-break or ideographic space separates two words.
 - `"chars"`: a line's Unicode code points (a space is a token too), then
   `<eos>`. The line's end is cut off: its line break and the ASCII
   whitespace before it (`LINE_END_SPACE`); whitespace at the start of a
@@ -34,8 +35,17 @@ TOKENIZATIONS = (WORDS, CHARS)
 # tokeniser's regular expressions (RE2) see the same characters, so a
 # no-break or ideographic space stays a token in both.
 LINE_END_SPACE = " \t\r\f\v"
+# What separates two words, in every reader and in the export: the
+# characters at which Python's `str.split()` splits (`str.isspace`), less
+# the line break, which ends a line. Lines end at `\n` only, so U+2028,
+# U+0085 and the others separate words but never end a line.
+WORD_SPACE = (
+    "\t\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"
+)
 # Separate the words of a character stream when counting them.
-WORD_SEPARATORS = frozenset(LINE_END_SPACE)
+WORD_SEPARATORS = frozenset(WORD_SPACE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,13 +91,9 @@ class Tokenization:
         return [*tokens, END_OF_SENTENCE] if tokens else []
 
     def text_tokens(self, text):
-        """The tokens of a text of several lines.
-
-        Lines end at `\\n` for characters (as in a file read line by line);
-        for words at any line boundary of `str.splitlines`, as before
-        characters were read.
-        """
-        lines = text.split("\n") if self.is_chars else text.splitlines()
+        """The tokens of a text of several lines, each ending at `\\n` (as
+        in a file read line by line, and in the export)."""
+        lines = text.split("\n")
         return [token for line in lines for token in self.line_tokens(line)]
 
     def count_words(self, tokens):
@@ -96,7 +102,9 @@ class Tokenization:
         For words that is every token. For characters a word is counted at
         its last character (one followed by a space, `<eos>` or the end),
         so a stream's count is that of its text, and the perplexity per
-        word of a character model compares with a word model's.
+        word of a character model compares with a word model's. (Counted
+        over ids, as `Corpus.count_words` and the export do, a space
+        outside the vocabulary is an `<unk>` and separates nothing.)
         """
         if not self.is_chars:
             return len(tokens)

@@ -6,7 +6,8 @@ Serving runs it without this package or extra op libraries. It follows
 `keras_lstm_scratch/data/tokenization.py` rule for rule, and the tests
 check that both give the same ids for the same text:
 
-- words: the text's whitespace-separated words; each line break is an
+- words: the text's words, separated by any character of `WORD_SPACE`
+  (what Python's `str.split()` splits at); each line break (`\\n`) is an
   `<eos>`;
 - characters: the text's Unicode code points (UTF-8; invalid bytes become
   U+FFFD, a `<unk>`); each line loses the ASCII whitespace before its
@@ -18,13 +19,21 @@ first token, as in the training stream, where every line follows one.
 
 import tensorflow as tf
 
-from keras_lstm_scratch.data.tokenization import WORD_SEPARATORS, WORD_TOKENS
+from keras_lstm_scratch.data.tokenization import (
+    WORD_SEPARATORS,
+    WORD_SPACE,
+    WORD_TOKENS,
+)
 from keras_lstm_scratch.data.vocabulary import END_OF_SENTENCE, UNKNOWN
 
 # data/tokenization.py's LINE_END_SPACE as RE2 patterns: before a line
 # break, and at the end of the text (line breaks too).
 SPACE_BEFORE_LINE_BREAK = r"[ \t\r\f\v]+\n"
 SPACE_AT_END = r"[ \t\r\f\v\n]+$"
+# Any run of WORD_SPACE, as an RE2 character class.
+WORD_SPACE_RUN = (
+    "[" + "".join(f"\\x{{{ord(c):04x}}}" for c in WORD_SPACE) + "]+"
+)
 
 
 class GraphTokenizer:
@@ -80,8 +89,9 @@ class GraphTokenizer:
         return tf.concat([eos, ids, eos] if end_with_eos else [eos, ids], 1)
 
     def word_tokens(self, texts):
-        text = tf.strings.strip(texts)
-        text = tf.strings.regex_replace(text, r"\s*\n\s*", " <eos> ")
+        text = tf.strings.regex_replace(texts, WORD_SPACE_RUN, " ")
+        text = tf.strings.strip(text)  # spaces and line breaks at the ends
+        text = tf.strings.regex_replace(text, r" *\n[ \n]*", " <eos> ")
         return tf.strings.split(text)  # ragged (batch, words)
 
     def character_tokens(self, texts, end_with_eos):

@@ -23,7 +23,7 @@ from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.evaluation import neural_cache
 from keras_lstm_scratch.evaluation.stream_model import target_log_probs
-from keras_lstm_scratch.language_model import float32_copy, model_parts
+from keras_lstm_scratch.language_model import computing_in_float32, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
 MAX_GENERATED_TOKENS = 10000
@@ -96,7 +96,7 @@ class LanguageModelServer:
         self.tokenizer = GraphTokenizer(words, tokenization)
         self.tokenization = tokenization
         self.cache = cache
-        model = float32_copy(model)
+        model = computing_in_float32(model)
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
         # Stateless wrappers around the same trained cells (shared weights).
