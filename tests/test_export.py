@@ -672,3 +672,52 @@ def test_a_model_trained_in_bfloat16_exports_in_float32(tmp_path):
         keras_log_probs(twin, ids),
         atol=1e-5,
     )
+
+
+def test_a_simple_rnn_run_exports_scores_and_generates(
+    small_corpus_dir, tmp_path, capsys
+):
+    # book-simple-rnnlm's cell: one state per layer where an LSTM has two.
+    run_dir = str(tmp_path / "simple")
+    config = small_config(
+        small_corpus_dir,
+        embedding_dim=16,
+        hidden_units=16,
+        rnn_cell="simple_rnn",
+        learning_rate=1.0,
+    )
+    run(config, run_dir, verbose=0)
+    path = export_cli.export_run(run_dir, str(tmp_path / "saved"), "simple")
+    model, vocabulary = RunDirectory(run_dir).load_finished()
+    twin = build_language_model(
+        len(vocabulary),
+        16,
+        16,
+        num_layers=config.num_layers,
+        tie_weights=config.tie_weights,
+        rnn_cell="simple_rnn",
+    )
+    twin.set_weights(model.get_weights())
+    signatures = tf.saved_model.load(path).signatures
+    text = SENTENCES[0]
+    score = signatures["score"](
+        sentences=tf.constant([text]), use_cache=tf.constant(False)
+    )
+    expected, tokens = reference_score(twin, vocabulary, text)
+    assert int(score["token_count"][0]) == tokens
+    assert float(score["log_likelihood"][0]) == pytest.approx(
+        expected, rel=1e-5
+    )
+    # One step from zero states, as the model's first position reads it.
+    zeros = tf.zeros((config.num_layers, 1, 16))
+    step = signatures["step"](token_ids=tf.constant([1]), h=zeros, c=zeros)
+    np.testing.assert_allclose(
+        step["log_probs"].numpy()[0],
+        keras_log_probs(twin, np.array([[1]]))[0, 0],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    capsys.readouterr()
+    arguments = ["--run", run_dir, "--prompt", "the", "--max-tokens", "5"]
+    assert generate_cli.main(arguments) == 0
+    assert capsys.readouterr().out.strip().startswith("the")

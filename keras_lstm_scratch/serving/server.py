@@ -22,7 +22,10 @@ import tensorflow as tf
 from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
 from keras_lstm_scratch.evaluation import neural_cache
-from keras_lstm_scratch.evaluation.stream_model import target_log_probs
+from keras_lstm_scratch.evaluation.stream_model import (
+    cell_states,
+    target_log_probs,
+)
 from keras_lstm_scratch.language_model import computing_in_float32, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
@@ -99,6 +102,7 @@ class LanguageModelServer:
         model = computing_in_float32(model)
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
+        self.state_counts = [len(cell_states(layer)) for layer in rnn_layers]
         # Stateless wrappers around the same trained cells (shared weights).
         self.sequence_layers = [
             keras.layers.RNN(cell, return_sequences=True, return_state=True)
@@ -126,14 +130,26 @@ class LanguageModelServer:
         shape = tf.stack([self.num_layers, batch_size, self.units])
         return tf.zeros(shape), tf.zeros(shape)
 
+    def cell_states(self, index, h, c):
+        """Layer `index`'s states: `[h, c]` of an LSTM, `[h]` of a plain
+        RNN (`SimpleRNN`), whose `c` rows are carried as they came."""
+        if self.state_counts[index] == 1:
+            return [h[index]]
+        return [h[index], c[index]]
+
+    def new_states(self, index, states, c):
+        """`(h, c)` of layer `index` from its cell's new `states`."""
+        return states[0], states[1] if len(states) > 1 else c[index]
+
     def run_layers(self, token_ids, mask, h, c):
         """Top-layer outputs `(batch, time, units)` and final states."""
         x = self.embedding(token_ids)  # (batch, time, embedding_dim)
         final_h, final_c = [], []
         for index, layer in enumerate(self.sequence_layers):
-            x, layer_h, layer_c = layer(
-                x, initial_state=[h[index], c[index]], mask=mask
+            x, *states = layer(
+                x, initial_state=self.cell_states(index, h, c), mask=mask
             )
+            layer_h, layer_c = self.new_states(index, states, c)
             final_h.append(layer_h)
             final_c.append(layer_c)
         return x, tf.stack(final_h), tf.stack(final_c)
@@ -149,7 +165,8 @@ class LanguageModelServer:
         x = self.embedding(token_ids)  # (batch, embedding_dim)
         new_h, new_c = [], []
         for index, cell in enumerate(self.cells):
-            x, (layer_h, layer_c) = cell(x, [h[index], c[index]])
+            x, states = cell(x, self.cell_states(index, h, c))
+            layer_h, layer_c = self.new_states(index, states, c)
             new_h.append(layer_h)
             new_c.append(layer_c)
         return self.projection(x), tf.stack(new_h), tf.stack(new_c)
