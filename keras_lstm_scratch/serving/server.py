@@ -17,6 +17,7 @@ stream, where every line follows an `<eos>`.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_tensorflow_backend
@@ -30,6 +31,7 @@ from keras_lstm_scratch.language_model import computing_in_float32, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
 MAX_GENERATED_TOKENS = 10000
+TINY = float(np.finfo(np.float32).tiny)  # the least uniform draw: log > -inf
 # Per-request memory bounds (docs/serving.md, "Memory per request"):
 # token positions a request may read (its texts times the longest one's
 # tokens, `<eos>`s included), log-probabilities a request may hold or
@@ -589,17 +591,16 @@ class LanguageModelServer:
                 tf.fill(tf.shape(scaled), -1e9),
                 scaled,
             )
-            sampled = tf.random.stateless_categorical(
-                filtered,
-                1,
-                seed=tf.stack([seed, tf.cast(index, tf.int64)]),
-                dtype=tf.int32,
-            )[:, 0]
+            sampled = tf.argmax(
+                filtered + self.gumbel_noise(seed, index),
+                axis=-1,
+                output_type=tf.int32,
+            )
             return tf.where(temperature > 0, sampled, greedy)
 
-        def body(index, logits, h, c, token_ids, memory):
+        def body(index, logits, h, c, tokens, memory):
             token = choose(logits, index)
-            token_ids = tf.concat([token_ids, token[:, None]], axis=1)
+            tokens = tokens.write(index, token)
             query = h[-1]  # the top layer's h that predicted `token`
             logits, h, c = self.run_step(token, h, c)
             if memory:
@@ -610,21 +611,46 @@ class LanguageModelServer:
                     tf.ones([batch, 1], tf.bool),
                 )
                 logits = self.cached_logits(logits, h[-1], memory)
-            return index + 1, logits, h, c, token_ids, memory
+            return index + 1, logits, h, c, tokens, memory
 
-        token_ids = tf.zeros([batch, 0], tf.int32)
-        start = (tf.constant(0), logits, h, c, token_ids, memory)
+        # One write per step (a concat per step would copy the tokens so
+        # far every step: quadratic in max_tokens).
+        tokens = tf.TensorArray(
+            tf.int32, size=max_tokens, element_shape=tf.TensorShape([None])
+        )
+        start = (tf.constant(0), logits, h, c, tokens, memory)
         invariants = (
             tf.TensorShape([]),
             logits.shape,
             h.shape,
             c.shape,
-            tf.TensorShape([None, None]),
+            tf.TensorShape(None),
             tf.nest.map_structure(lambda part: part.shape, memory),
         )
-        return tf.while_loop(
+        tokens = tf.while_loop(
             lambda index, *_: index < max_tokens,
             body,
             start,
             shape_invariants=invariants,
         )[4]
+        return tf.cond(  # an empty TensorArray of unknown rows cannot stack
+            max_tokens > 0,
+            lambda: tf.transpose(tokens.stack()),
+            lambda: tf.zeros([batch, 0], tf.int32),
+        )
+
+    def gumbel_noise(self, seed, index):
+        """Gumbel noise `(vocab,)` for step `index`, from `seed` alone.
+
+        `argmax(logits / temperature + noise)` draws a token from
+        `softmax(logits / temperature)` (the Gumbel-max trick). Every row
+        of a request adds the same noise, so a row's sample depends on its
+        prompt and the seed, not on its place in the request.
+        """
+        uniform = tf.random.stateless_uniform(
+            [self.vocab_size],
+            seed=tf.stack([seed, tf.cast(index, tf.int64)]),
+            minval=TINY,
+            maxval=1.0,
+        )
+        return -tf.math.log(-tf.math.log(uniform))
