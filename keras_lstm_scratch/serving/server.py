@@ -582,24 +582,8 @@ class LanguageModelServer:
         states; `memory` is the prompts' cache, or `()` without one."""
         batch = tf.shape(logits)[0]
 
-        def choose(logits, index):
-            greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-            scaled = logits / tf.maximum(temperature, 1e-6)
-            kth = tf.math.top_k(scaled, k=tf.maximum(top_k, 1)).values[:, -1:]
-            filtered = tf.where(
-                tf.logical_and(top_k > 0, scaled < kth),
-                tf.fill(tf.shape(scaled), -1e9),
-                scaled,
-            )
-            sampled = tf.argmax(
-                filtered + self.gumbel_noise(seed, index),
-                axis=-1,
-                output_type=tf.int32,
-            )
-            return tf.where(temperature > 0, sampled, greedy)
-
         def body(index, logits, h, c, tokens, memory):
-            token = choose(logits, index)
+            token = self.choose(logits, index, temperature, top_k, seed)
             tokens = tokens.write(index, token)
             query = h[-1]  # the top layer's h that predicted `token`
             logits, h, c = self.run_step(token, h, c)
@@ -638,6 +622,26 @@ class LanguageModelServer:
             lambda: tf.transpose(tokens.stack()),
             lambda: tf.zeros([batch, 0], tf.int32),
         )
+
+    def choose(self, logits, index, temperature, top_k, seed):
+        """Step `index`'s token of each row: the most likely one when
+        `temperature <= 0`, else a draw from `softmax(logits /
+        temperature)` over the `top_k` most likely (all when `top_k <= 0`).
+        """
+        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        scaled = logits / tf.maximum(temperature, 1e-6)
+        kth = tf.math.top_k(scaled, k=tf.maximum(top_k, 1)).values[:, -1:]
+        filtered = tf.where(
+            tf.logical_and(top_k > 0, scaled < kth),
+            tf.fill(tf.shape(scaled), -1e9),
+            scaled,
+        )
+        sampled = tf.argmax(
+            filtered + self.gumbel_noise(seed, index),
+            axis=-1,
+            output_type=tf.int32,
+        )
+        return tf.where(temperature > 0, sampled, greedy)
 
     def gumbel_noise(self, seed, index):
         """Gumbel noise `(vocab,)` for step `index`, from `seed` alone.
