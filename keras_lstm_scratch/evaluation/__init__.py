@@ -6,9 +6,10 @@
 
 Adaptive evaluation, no retraining:
 
-- `stream_model.py`: `StreamModel` (a model's layers with explicit states)
-  and `score_stream`, one pass over a long stream keeping each token's
-  log-probability and the top layer's hidden vector.
+- `stream_model.py`: `StreamModel` (a model's layers with explicit states),
+  `score_stream`, one pass over a long stream (or B parallel ones) keeping
+  each token's log-probability and the top layer's hidden vector, and
+  `stream_nll`, the same pass keeping only the total.
 - `neural_cache.py`: `NeuralCache`, the continuous cache of Grave et al.
   (2016) over those hidden vectors.
 - `dynamic_evaluation.py`: `DynamicEvaluation`, the gradient steps of
@@ -28,6 +29,7 @@ from keras_lstm_scratch.evaluation.stream_model import (
     StreamModel,
     StreamScores,
     score_stream,
+    stream_nll,
 )
 from keras_lstm_scratch.evaluation.token_nll import (
     TokenNLLEvaluator,
@@ -43,4 +45,5 @@ __all__ = [
     "evaluate_token_nll",
     "gradient_rms",
     "score_stream",
+    "stream_nll",
 ]
