@@ -17,7 +17,6 @@ stream, where every line follows an `<eos>`.
 import math
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_tensorflow_backend
@@ -31,7 +30,6 @@ from keras_lstm_scratch.language_model import computing_in_float32, model_parts
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
 
 MAX_GENERATED_TOKENS = 10000
-TINY = float(np.finfo(np.float32).tiny)  # the least uniform draw: log > -inf
 # Per-request memory bounds (docs/serving.md, "Memory per request"):
 # token positions a request may read (its texts times the longest one's
 # tokens, `<eos>`s included), log-probabilities a request may hold or
@@ -636,25 +634,10 @@ class LanguageModelServer:
             tf.fill(tf.shape(scaled), -1e9),
             scaled,
         )
-        sampled = tf.argmax(
-            filtered + self.gumbel_noise(seed, index),
-            axis=-1,
-            output_type=tf.int32,
-        )
-        return tf.where(temperature > 0, sampled, greedy)
-
-    def gumbel_noise(self, seed, index):
-        """Gumbel noise `(vocab,)` for step `index`, from `seed` alone.
-
-        `argmax(logits / temperature + noise)` draws a token from
-        `softmax(logits / temperature)` (the Gumbel-max trick). Every row
-        of a request adds the same noise, so a row's sample depends on its
-        prompt and the seed, not on its place in the request.
-        """
-        uniform = tf.random.stateless_uniform(
-            [self.vocab_size],
+        sampled = tf.random.stateless_categorical(
+            filtered,
+            1,
             seed=tf.stack([seed, tf.cast(index, tf.int64)]),
-            minval=TINY,
-            maxval=1.0,
-        )
-        return -tf.math.log(-tf.math.log(uniform))
+            dtype=tf.int32,
+        )[:, 0]
+        return tf.where(temperature > 0, sampled, greedy)
