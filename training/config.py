@@ -31,6 +31,13 @@ class TrainConfig:
     # The test text read as this many parallel streams, each carrying its
     # state; 0: one stream up to 500,000 tokens (PTB), else 32
     test_streams: int = 0
+    # --- fine-tuning ---
+    # A finished run directory: start from its best weights, reading the
+    # text with its vocabulary and tokens; "": a new model
+    init_from: str = ""
+    # With init_from: add the new text's tokens (characters) that the
+    # vocabulary lacks, each starting as a copy of <unk>
+    add_new_tokens: bool = False
     # --- model ---
     embedding_dim: int = 100  # word vector size
     hidden_units: int = 100  # LSTM state size, every layer
@@ -217,6 +224,11 @@ def check_combinations(config):
         raise InvalidInputError(
             "lr_schedule='linear' decays over the time budget; set "
             "time_budget_minutes too (e.g. --set time_budget_minutes=30)."
+        )
+    if config.add_new_tokens and not config.init_from:
+        raise InvalidInputError(
+            "add_new_tokens=True extends the vocabulary of the run it starts "
+            "from: give --init-from RUN too."
         )
     corpus = config.corpus
     if not (corpus == "ptb" or corpus.startswith(("text:", "tfds:"))):

@@ -18,6 +18,7 @@ from keras_lstm_scratch.data import (
     tbptt_windows,
 )
 from keras_lstm_scratch.errors import InvalidInputError
+from training.run_directory import RunDirectory
 
 
 def load_corpus(config, data_dir=None, verbose=0):
@@ -34,12 +35,21 @@ def load_corpus(config, data_dir=None, verbose=0):
             cache).
         verbose: 1: a progress bar while a text is prepared.
 
+    A fine-tuning run (`config.init_from`) reads the text with the
+    vocabulary of the run it starts from (and `config.add_new_tokens`).
+
     Returns:
         A `keras_lstm_scratch.data.Corpus`.
     """
     tokenization = Tokenization(config.tokens)
+    reading = {}
+    if config.init_from:
+        reading = {
+            "base_vocabulary": starting_vocabulary(config),
+            "add_new_tokens": config.add_new_tokens,
+        }
     if config.corpus == "ptb":
-        return load_ptb(data_dir, tokenization=tokenization)
+        return load_ptb(data_dir, tokenization=tokenization, **reading)
     kind, _, name = config.corpus.partition(":")
     if kind == "text":
         return load_text_corpus(
@@ -47,6 +57,7 @@ def load_corpus(config, data_dir=None, verbose=0):
             max_vocab_size=config.max_vocab_size,
             tokenization=tokenization,
             verbose=verbose,
+            **reading,
         )
     return load_tfds_corpus(
         name,
@@ -55,7 +66,22 @@ def load_corpus(config, data_dir=None, verbose=0):
         data_dir=data_dir,
         tokenization=tokenization,
         verbose=verbose,
+        **reading,
     )
+
+
+def starting_vocabulary(config):
+    """The vocabulary of the run `config.init_from`, checked to read text
+    as `config.tokens` does."""
+    start = RunDirectory(config.init_from)
+    tokens = start.load_tokenization().kind
+    if tokens != config.tokens:
+        raise InvalidInputError(
+            f"--init-from {config.init_from} reads text as {tokens}, this "
+            f"run as {config.tokens}: give --set tokens={tokens} (a model "
+            "keeps its tokenisation)."
+        )
+    return start.load_vocabulary()
 
 
 def training_windows(corpus, batch_size, seq_len, first_window=0):

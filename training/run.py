@@ -51,6 +51,7 @@ from training.data import (
     training_windows,
     validation_windows,
 )
+from training.fine_tuning import start_from
 from training.learning_rate import EpochLearningRateDecay
 from training.model import build_model
 from training.plots import plot_curves
@@ -126,6 +127,8 @@ def run(
         model, progress = build_or_resume(
             config, data, RunDirectory(output_dir), strategy
         )
+        if config.init_from and progress.epoch == progress.steps == 0:
+            start_from(model, config, data.corpus, run_dir)
         run_dir.complete_best_model()
         recorder = fit(
             config,

@@ -521,6 +521,16 @@ class RunDirectory:
             )
         return Tokenization(self.load_config().tokens)
 
+    def load_vocabulary(self):
+        """The run's `Vocabulary` (`vocabulary.json`)."""
+        if not os.path.isfile(self.vocabulary_path):
+            raise MissingInputError(
+                f"{self.vocabulary_path} not found: the run must be a "
+                "training run directory (python -m training.train "
+                "--output-dir ...)."
+            )
+        return Vocabulary.load(self.vocabulary_path)
+
     def load_finished(self):
         """Returns `(model, vocabulary)` of a finished training run.
 

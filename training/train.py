@@ -4,7 +4,8 @@
 
 Every run writes into its output directory (`runs/PRESET` by default; the
 layout is in `training/run_directory.py`). Rerun the same command after an
-interruption and it continues from the last finished epoch.
+interruption and it continues where it was. `--init-from RUN` starts
+from a finished run's best weights, on another text (fine-tuning).
 """
 
 import argparse
@@ -39,6 +40,13 @@ def parse_args(argv=None):
     )
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument(
+        "--init-from",
+        default=None,
+        metavar="RUN",
+        help="start from this finished run's best weights (fine-tuning; "
+        "the text is read with its vocabulary)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -66,6 +74,8 @@ def main(argv=None):
     overrides = parse_overrides(args.overrides)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    if args.init_from is not None:
+        overrides["init_from"] = args.init_from
     config = resolve_config(args.preset, overrides)
     strategy = make_strategy(args.strategy, tpu=args.tpu)
     per_replica_batch_size(config.batch_size, strategy)

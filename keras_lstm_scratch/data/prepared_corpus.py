@@ -46,7 +46,11 @@ REMAP_BLOCK = 1 << 22  # ids mapped to their final values per block
 
 
 def load_text_corpus(
-    name, max_vocab_size=10000, tokenization=WORD_TOKENS, verbose=0
+    name,
+    max_vocab_size=10000,
+    tokenization=WORD_TOKENS,
+    verbose=0,
+    **reading,
 ):
     """Loads the user's own text: `text:NAME` of the training CLI.
 
@@ -63,12 +67,18 @@ def load_text_corpus(
         max_vocab_size: Vocabulary cap, or `None` for every training token.
         tokenization: A `Tokenization`, words by default.
         verbose: 1: a progress bar while the text is prepared.
+        **reading: `base_vocabulary` and `add_new_tokens` of
+            `prepare_corpus` (fine-tuning).
 
     Returns:
         A `Corpus` of memory-mapped ids (`prepare_corpus`).
     """
     return prepare_corpus(
-        text_source(name), tokenization, max_vocab_size, verbose=verbose
+        text_source(name),
+        tokenization,
+        max_vocab_size,
+        verbose=verbose,
+        **reading,
     )
 
 
@@ -79,6 +89,8 @@ def prepare_corpus(
     strip_lines=False,
     cache_dir=None,
     verbose=0,
+    base_vocabulary=None,
+    add_new_tokens=False,
 ):
     """The `Corpus` of `source`, prepared now or found in the cache.
 
@@ -94,6 +106,13 @@ def prepare_corpus(
         cache_dir: Where prepared corpora are kept; default
             `prepared_cache_dir()`.
         verbose: 1: a progress bar while the text is read.
+        base_vocabulary: Optional `Vocabulary` (a trained model's) that
+            the ids index instead of one built from the text: its other
+            tokens become `<unk>`. `max_vocab_size` then only caps
+            `add_new_tokens`.
+        add_new_tokens: With `base_vocabulary`: append the training
+            text's tokens it lacks, most frequent first
+            (`Vocabulary.extended`).
 
     Returns:
         A `Corpus` whose splits are read-only memory maps.
@@ -109,6 +128,10 @@ def prepare_corpus(
         "max_vocab_size": max_vocab_size,
         "strip_lines": strip_lines,
     }
+    if base_vocabulary is not None:
+        words = base_vocabulary.to_json().encode("utf-8")
+        settings["base_vocabulary"] = hashlib.sha256(words).hexdigest()
+        settings["add_new_tokens"] = bool(add_new_tokens)
     key = content_key(source, settings)
     folder = os.path.join(cache_dir or prepared_cache_dir(), key)
     if not os.path.isfile(os.path.join(folder, "prepared.json")):
@@ -116,7 +139,9 @@ def prepare_corpus(
         kept += "KERAS_LSTM_SCRATCH_PREPARED_DIR to a writable folder."
         try:
             with staged_folder(folder, kept) as staging:
-                write_prepared(source, settings, staging, verbose)
+                write_prepared(
+                    source, settings, staging, verbose, base_vocabulary
+                )
         except ExistingOutputError:
             pass  # another process prepared the same text meanwhile
     return open_prepared(folder, source, key)
@@ -130,17 +155,23 @@ def content_key(source, settings):
     return digest.hexdigest()[:32]
 
 
-def write_prepared(source, settings, folder, verbose):
+def write_prepared(source, settings, folder, verbose, base_vocabulary=None):
     """Prepares `source` into `folder` (see the module docstring)."""
     tokenization = Tokenization(settings["tokens"])
     counter = token_counter(tokenization, settings["strip_lines"])
     sizes = read_provisional_ids(source, counter, folder, verbose)
     check_splits(source, sizes, tokenization)
-    vocabulary = Vocabulary.from_counts(
-        counter.training_counts(),
-        settings["max_vocab_size"],
-        by_frequency=tokenization.is_chars,
-    )
+    vocabulary = base_vocabulary
+    if vocabulary is None:
+        vocabulary = Vocabulary.from_counts(
+            counter.training_counts(),
+            settings["max_vocab_size"],
+            by_frequency=tokenization.is_chars,
+        )
+    elif settings["add_new_tokens"]:
+        vocabulary = vocabulary.extended(
+            counter.training_counts(), settings["max_vocab_size"]
+        )
     dtype = narrowest_dtype(len(vocabulary))
     table = counter.id_table(vocabulary)
     for split in SPLITS:

@@ -137,7 +137,11 @@ def resolve_ptb_directory(data_dir=None, download=True, cache_dir=None):
 
 
 def load_ptb(
-    data_dir=None, download=True, cache_dir=None, tokenization=WORD_TOKENS
+    data_dir=None,
+    download=True,
+    cache_dir=None,
+    tokenization=WORD_TOKENS,
+    **reading,
 ):
     """Loads PTB as a `Corpus` of words (default) or characters.
 
@@ -158,6 +162,8 @@ def load_ptb(
         download: Download into the cache when no local copy is given.
         cache_dir: Cache root (default `default_cache_dir()`).
         tokenization: A `Tokenization`, words by default.
+        **reading: `base_vocabulary` and `add_new_tokens` of
+            `prepare_corpus` (fine-tuning on PTB).
 
     The ids are prepared once into the cache (`prepared_corpus.py`).
 
@@ -167,4 +173,4 @@ def load_ptb(
     """
     directory = resolve_ptb_directory(data_dir, download, cache_dir)
     source = split_files_source(directory, PTB_FILE_PATTERN)
-    return prepare_corpus(source, tokenization, strip_lines=True)
+    return prepare_corpus(source, tokenization, strip_lines=True, **reading)

@@ -47,6 +47,7 @@ def load_tfds_corpus(
     download=True,
     tokenization=WORD_TOKENS,
     verbose=0,
+    **reading,
 ):
     """Loads any TensorFlow Datasets text dataset as a corpus.
 
@@ -68,6 +69,8 @@ def load_tfds_corpus(
         download: Passed to `tfds.load`.
         tokenization: A `Tokenization`, words by default.
         verbose: 1: a progress bar while the text is prepared.
+        **reading: `base_vocabulary` and `add_new_tokens` of
+            `prepare_corpus` (fine-tuning).
 
     Returns:
         A `Corpus`.
@@ -84,7 +87,9 @@ def load_tfds_corpus(
         )
         full_name = info.full_name
     source = TfdsSource(name, full_name, dict(split_names), text_key, datasets)
-    return prepare_corpus(source, tokenization, max_vocab_size, verbose=verbose)
+    return prepare_corpus(
+        source, tokenization, max_vocab_size, verbose=verbose, **reading
+    )
 
 
 @dataclasses.dataclass(frozen=True)

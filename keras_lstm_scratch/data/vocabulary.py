@@ -90,6 +90,28 @@ class Vocabulary:
             words = sorted(words, key=lambda w: -counts[w])
         return cls(specials + words)
 
+    def extended(self, counts, max_size=None):
+        """This vocabulary and then the tokens of `counts` it lacks.
+
+        Every id keeps its token; the new tokens follow, most frequent
+        first (ties in order of first appearance), while the vocabulary
+        stays within `max_size` (if given). Fine-tuning uses it to learn a
+        new text's letters.
+
+        Args:
+            counts: `{token: count}` of the new text, in first-appearance
+                order.
+            max_size: Optional cap on the extended vocabulary's size.
+
+        Returns:
+            A `Vocabulary` whose first `len(self)` words are this one's.
+        """
+        new = [word for word in counts if word not in self.word_to_id]
+        new = sorted(new, key=lambda word: -counts[word])
+        if max_size is not None:
+            new = new[: max(max_size - len(self), 0)]
+        return Vocabulary(self.words + new)
+
     def __len__(self):
         return len(self.words)
 
