@@ -51,7 +51,8 @@ def test_a_run_starts_from_the_best_weights_of_another(char_start, tmp_path):
     start, _ = RunDirectory(char_start).load_finished()
     tuned, vocabulary = RunDirectory(output).load_finished()
     # Nothing learned at a rate of 1e-9: the start's weights, unchanged.
-    for old, new in zip(start.trainable_weights, tuned.trainable_weights):
+    pairs = zip(start.trainable_weights, tuned.trainable_weights, strict=True)
+    for old, new in pairs:
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(new),
             keras.ops.convert_to_numpy(old),
