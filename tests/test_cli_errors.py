@@ -189,6 +189,11 @@ def test_generate_from_a_folder_that_is_no_saved_model(tmp_path):
         ("--top-k", "-3", "--top-k -3"),
         ("--max-tokens", "-1", "0 to 10000"),
         ("--temperature", "nan", "--temperature nan"),
+        ("--top-p", "0", "--top-p 0"),
+        ("--top-p", "1.5", "--top-p 1.5"),
+        ("--repetition-penalty", "-1", "--repetition-penalty -1"),
+        ("--num-samples", "0", "--num-samples 0"),
+        ("--stop", "", "--stop ''"),
     ],
 )
 def test_generate_with_a_bad_number(tmp_path, option, value, fragment):

@@ -14,12 +14,13 @@ import tensorflow as tf
 from benchmarks import serving_concurrency, serving_memory
 from keras_lstm_scratch import build_language_model
 from keras_lstm_scratch.serving import (
+    SIGNATURES,
     WARMUP_FILE,
     LanguageModelServer,
     export_for_serving,
+    request_limits,
 )
 from keras_lstm_scratch.serving import saved_model as export_module
-from keras_lstm_scratch.serving import server as server_module
 from tests.fresh_process import run_tensorflow_only
 from tests.helpers import small_config
 from training import export as export_cli
@@ -393,7 +394,7 @@ def test_saved_model_cli_lists_the_documented_signatures(exported, run_parts):
     )
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = shown.stdout
-    for name in ("serving_default", "score", "next_words", "step", "generate"):
+    for name in SIGNATURES:
         assert f"signature_def['{name}']" in text
     blocks = dict(
         (block.split("'")[0], block)
@@ -430,13 +431,7 @@ def test_warmup_requests_match_the_signatures(exported):
             assert tf.as_dtype(value.dtype) == specs[key].dtype
         signature(**{key: tf.constant(value) for key, value in inputs.items()})
         seen.append(name)
-    assert seen == [
-        "serving_default",
-        "score",
-        "next_words",
-        "step",
-        "generate",
-    ]
+    assert seen == list(SIGNATURES)
 
 
 def test_versions_are_numbered_and_never_overwritten(run_parts, tmp_path):
@@ -525,10 +520,11 @@ def test_scoring_in_time_chunks_equals_one_pass(run_parts, monkeypatch):
     prompts = tf.constant(LONG_TEXTS[::-1])
     one_pass = LanguageModelServer(model, vocabulary.words)
     monkeypatch.setattr(
-        server_module, "CHUNK_LOG_PROBS", 3 * len(LONG_TEXTS) * len(vocabulary)
+        request_limits, "CHUNK_LOG_PROBS", 3 * len(LONG_TEXTS) * len(vocabulary)
     )
     chunked = LanguageModelServer(model, vocabulary.words)
-    assert int(chunked.chunk_length(len(LONG_TEXTS))) == 3
+    steps = request_limits.chunk_length(len(LONG_TEXTS), len(vocabulary))
+    assert int(steps) == 3
 
     whole = one_pass.function("score")(texts, tf.constant(False))
     parts = chunked.function("score")(texts, tf.constant(False))
@@ -564,7 +560,7 @@ def test_a_request_above_the_limits_is_refused_naming_them(
 ):
     vocabulary = run_parts[3]
     signatures = tf.saved_model.load(exported).signatures
-    words = " ".join(["the"] * server_module.MAX_REQUEST_TOKENS)  # +1 <eos>
+    words = " ".join(["the"] * request_limits.MAX_REQUEST_TOKENS)  # +1 <eos>
     with pytest.raises(
         tf.errors.InvalidArgumentError,
         match="score: at most 200000 token positions per request",
@@ -572,7 +568,7 @@ def test_a_request_above_the_limits_is_refused_naming_them(
         signatures["score"](
             sentences=tf.constant([words]), use_cache=tf.constant(False)
         )
-    most = server_module.MAX_LOG_PROBS // len(vocabulary)
+    most = request_limits.MAX_LOG_PROBS // len(vocabulary)
     with pytest.raises(
         tf.errors.InvalidArgumentError,
         match=f"serving_default: at most {most} token positions",
@@ -597,7 +593,7 @@ def test_a_request_above_the_limits_is_refused_naming_them(
         )
 
     # At the limit a request is answered; one token more is refused.
-    monkeypatch.setattr(server_module, "MAX_REQUEST_TOKENS", 12)
+    monkeypatch.setattr(request_limits, "MAX_REQUEST_TOKENS", 12)
     score = LanguageModelServer(run_parts[2], vocabulary.words).function(
         "score"
     )

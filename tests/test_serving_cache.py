@@ -7,8 +7,7 @@ import tensorflow as tf
 
 from keras_lstm_scratch import build_language_model
 from keras_lstm_scratch.evaluation import NeuralCache, StreamModel, score_stream
-from keras_lstm_scratch.serving import LanguageModelServer
-from keras_lstm_scratch.serving import server as server_module
+from keras_lstm_scratch.serving import LanguageModelServer, request_limits
 
 WORDS = ["<unk>", "<eos>"] + [f"w{index}" for index in range(28)]
 ON, OFF = tf.constant(True), tf.constant(False)
@@ -62,9 +61,9 @@ def test_cached_score_in_many_chunks_equals_one_chunk(
 ):
     whole = LanguageModelServer(model, WORDS, cache=CACHE).function("score")
     expected = whole(tf.constant(texts), ON)["log_likelihood"].numpy()
-    monkeypatch.setattr(server_module, "CHUNK_LOG_PROBS", 1)
+    monkeypatch.setattr(request_limits, "CHUNK_LOG_PROBS", 1)
     chunked = LanguageModelServer(model, WORDS, cache=CACHE)
-    assert int(chunked.cache_chunk_length(len(texts))) == 1
+    assert int(chunked.cache.chunk_length(len(texts))) == 1
     served = chunked.function("score")(tf.constant(texts), ON)
     np.testing.assert_allclose(served["log_likelihood"], expected, rtol=1e-5)
 
@@ -141,7 +140,7 @@ def test_an_export_without_cache_settings_refuses_use_cache(model):
 
 
 def test_the_cache_memory_per_request_is_bounded(model, monkeypatch):
-    monkeypatch.setattr(server_module, "MAX_LOG_PROBS", 2 * 20 * 16)
+    monkeypatch.setattr(request_limits, "MAX_LOG_PROBS", 2 * 20 * 16)
     server = LanguageModelServer(model, WORDS, cache=CACHE)
     score = server.function("score")
     assert score(tf.constant(["w2", "w3"]), ON)["token_count"].shape == (2,)

@@ -123,14 +123,22 @@ class GraphTokenizer:
         return tf.reduce_sum(tf.cast(counted, tf.int32) * real, axis=1)
 
     def detokenize(self, token_ids):
-        """Ids `(batch, time)` -> text `(batch,)`; `<eos>` as a line break.
+        """Ids `(batch, time)`, dense or ragged -> text `(batch,)`; `<eos>`
+        as a line break.
 
         Words are joined with spaces, characters with nothing between.
         """
-        tokens = tf.gather(self.words, token_ids)
+        tokens = tf.ragged.map_flat_values(self.token_texts, token_ids)
         if self.tokenization.is_chars:
-            is_eos = tf.equal(token_ids, self.end_of_sentence_id)
-            tokens = tf.where(is_eos, "\n", tokens)
             return tf.strings.reduce_join(tokens, axis=1, separator="")
         text = tf.strings.reduce_join(tokens, axis=1, separator=" ")
         return tf.strings.regex_replace(text, r" ?<eos> ?", "\n")
+
+    def token_texts(self, token_ids):
+        """Each id's text: its token, `<eos>` a line break for characters
+        (words turn `<eos>` into one when joined)."""
+        tokens = tf.gather(self.words, token_ids)
+        if not self.tokenization.is_chars:
+            return tokens
+        is_eos = tf.equal(token_ids, self.end_of_sentence_id)
+        return tf.where(is_eos, "\n", tokens)

@@ -5,20 +5,24 @@ import json
 import os
 import re
 
-import keras
-import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS, Tokenization
 from keras_lstm_scratch.errors import ExistingOutputError, InvalidInputError
 from keras_lstm_scratch.evaluation import NeuralCache
-from keras_lstm_scratch.serving.server import SIGNATURES, LanguageModelServer
+from keras_lstm_scratch.serving.server import LanguageModelServer
+from keras_lstm_scratch.serving.signatures import SIGNATURES, warmup_inputs
 from keras_lstm_scratch.staged_write import staged_folder
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # `{"tokens": "words"}` or `{"tokens": "chars"}`: how the export reads text.
 TOKENIZATION_FILE = os.path.join("assets.extra", "tokenization.json")
+# The vocabulary, a token per id (a client that streams with `step` turns
+# ids into text with it), and the states `step` takes: `{"num_layers": L,
+# "units": U}` for `(L, batch, U)` zeros.
+VOCABULARY_FILE = os.path.join("assets.extra", "vocabulary.json")
+STATES_FILE = os.path.join("assets.extra", "states.json")
 # The neural cache settings of `use_cache=true` (absent: no cache).
 NEURAL_CACHE_FILE = os.path.join("assets.extra", "neural_cache.json")
 # What TensorFlow's file system answers for a full disk (RESOURCE_EXHAUSTED,
@@ -37,37 +41,6 @@ def tensorflow_write_reason(error):
     # "...{{function_node ...}} PATH; File too large [Op:SaveV2]"
     reason = error.message.rsplit("; ", 1)[-1]
     return re.sub(r"\s*\[Op:\w+\]$", "", reason).strip()
-
-
-def warmup_inputs(num_layers, units, use_cache=False):
-    """One small, valid request per signature: `{signature: {input: value}}`;
-    `use_cache` for those that take it."""
-    use_cache = np.array(use_cache)
-    return {
-        "serving_default": {"token_ids": np.array([[1, 2, 3]], np.int32)},
-        "score": {
-            "sentences": np.array([b"the company said"]),
-            "use_cache": use_cache,
-        },
-        "next_words": {
-            "prompts": np.array([b"the company"]),
-            "k": np.array(3, np.int32),
-            "use_cache": use_cache,
-        },
-        "step": {
-            "token_ids": np.array([1], np.int32),
-            "h": np.zeros((num_layers, 1, units), np.float32),
-            "c": np.zeros((num_layers, 1, units), np.float32),
-        },
-        "generate": {
-            "prompts": np.array([b"the company"]),
-            "max_tokens": np.array(3, np.int32),
-            "temperature": np.array(1.0, np.float32),
-            "top_k": np.array(10, np.int32),
-            "seed": np.array(0, np.int64),
-            "use_cache": use_cache,
-        },
-    }
 
 
 def write_warmup_requests(path, model_name, num_layers, units, use_cache):
@@ -104,14 +77,20 @@ def write_saved_model(model, words, path, tokenization=WORD_TOKENS, cache=None):
     (or none) for `use_cache=true`.
     """
     server = LanguageModelServer(model, words, tokenization, cache)
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.track(server.word_table)
-    for name, input_signature in SIGNATURES.items():
-        archive.add_endpoint(
-            name, server.function(name), input_signature=input_signature
-        )
-    archive.write_out(path, verbose=False)
+    # tf.saved_model.save, not keras.export.ExportArchive: the archive
+    # saves concrete functions, which drop the inputs' defaults that keep
+    # earlier clients working (`signatures.py`).
+    root = tf.Module()
+    # The variables the functions read: the model's, or those of its
+    # float32 copy (`computing_in_float32`).
+    root.model_variables = [
+        variable.value for variable in server.model.variables
+    ]
+    root.word_table = server.word_table
+    functions = {name: server.function(name) for name in SIGNATURES}
+    for name, function in functions.items():
+        setattr(root, name, function)
+    tf.saved_model.save(root, path, signatures=functions)
     return server
 
 
@@ -121,6 +100,31 @@ def write_cache_settings(saved_model_dir, cache):
         os.path.join(saved_model_dir, NEURAL_CACHE_FILE), "w", encoding="utf-8"
     ) as handle:
         json.dump(cache.get_config(), handle, indent=2)
+
+
+def write_stepping_files(saved_model_dir, words, server):
+    """`assets.extra/vocabulary.json` and `states.json`."""
+    files = {
+        VOCABULARY_FILE: list(words),
+        STATES_FILE: {"num_layers": server.num_layers, "units": server.units},
+    }
+    for name, content in files.items():
+        path = os.path.join(saved_model_dir, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(content, handle, ensure_ascii=False)
+
+
+def read_stepping_files(saved_model_dir):
+    """`(words, states)` of `write_stepping_files`, or `None` for an
+    export made before them."""
+    contents = []
+    for name in (VOCABULARY_FILE, STATES_FILE):
+        path = os.path.join(saved_model_dir, name)
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            contents.append(json.load(handle))
+    return tuple(contents)
 
 
 def next_version(model_dir):
@@ -209,6 +213,7 @@ def export_for_serving(
                 use_cache=cache is not None,
             )
         tokenization.save(os.path.join(staging, TOKENIZATION_FILE))
+        write_stepping_files(staging, words, server)
         if cache is not None:
             write_cache_settings(staging, cache)
     return target

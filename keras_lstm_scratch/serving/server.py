@@ -21,53 +21,22 @@ import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_tensorflow_backend
 from keras_lstm_scratch.data.tokenization import WORD_TOKENS
-from keras_lstm_scratch.evaluation import neural_cache
 from keras_lstm_scratch.evaluation.stream_model import (
     cell_states,
     target_log_probs,
 )
 from keras_lstm_scratch.language_model import computing_in_float32, model_parts
+from keras_lstm_scratch.serving import request_limits
+from keras_lstm_scratch.serving.generation import (
+    MAX_GENERATED_TOKENS,
+    GenerationLoop,
+    Stopping,
+    generation_checks,
+)
 from keras_lstm_scratch.serving.graph_tokenizer import GraphTokenizer
-
-MAX_GENERATED_TOKENS = 10000
-# Per-request memory bounds (docs/serving.md, "Memory per request"):
-# token positions a request may read (its texts times the longest one's
-# tokens, `<eos>`s included), log-probabilities a request may hold or
-# return at once, and log-probabilities computed at once while `score` and
-# the prompts of `next_words` / `generate` run in time chunks that carry
-# the LSTM states.
-MAX_REQUEST_TOKENS = 200_000
-MAX_LOG_PROBS = 2**25  # 128 MiB of float32
-CHUNK_LOG_PROBS = 2**22  # 16 MiB of float32
-
-SIGNATURES = {
-    "serving_default": [
-        tf.TensorSpec([None, None], tf.int32, name="token_ids"),
-    ],
-    "score": [
-        tf.TensorSpec([None], tf.string, name="sentences"),
-        tf.TensorSpec([], tf.bool, name="use_cache"),
-    ],
-    "next_words": [
-        tf.TensorSpec([None], tf.string, name="prompts"),
-        tf.TensorSpec([], tf.int32, name="k"),
-        tf.TensorSpec([], tf.bool, name="use_cache"),
-    ],
-    "step": [
-        tf.TensorSpec([None], tf.int32, name="token_ids"),
-        # h and c of every layer: (num_layers, batch, units).
-        tf.TensorSpec([None, None, None], tf.float32, name="h"),
-        tf.TensorSpec([None, None, None], tf.float32, name="c"),
-    ],
-    "generate": [
-        tf.TensorSpec([None], tf.string, name="prompts"),
-        tf.TensorSpec([], tf.int32, name="max_tokens"),
-        tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k"),
-        tf.TensorSpec([], tf.int64, name="seed"),
-        tf.TensorSpec([], tf.bool, name="use_cache"),
-    ],
-}
+from keras_lstm_scratch.serving.sampling import SamplingOptions
+from keras_lstm_scratch.serving.served_cache import ServedCache
+from keras_lstm_scratch.serving.signatures import signature_function
 
 
 class LanguageModelServer:
@@ -98,8 +67,8 @@ class LanguageModelServer:
         )
         self.tokenizer = GraphTokenizer(words, tokenization)
         self.tokenization = tokenization
-        self.cache = cache
-        model = computing_in_float32(model)
+        self.cache = ServedCache(self, cache)
+        self.model = model = computing_in_float32(model)
         self.embedding, rnn_layers, self.projection = model_parts(model)
         self.cells = [layer.cell for layer in rnn_layers]
         self.state_counts = [len(cell_states(layer)) for layer in rnn_layers]
@@ -117,12 +86,9 @@ class LanguageModelServer:
         self.word_table = self.tokenizer.table
 
     def function(self, name):
-        """The named serving function as a `tf.function` with its signature."""
-        return tf.function(
-            getattr(self, name),
-            input_signature=SIGNATURES[name],
-            autograph=False,
-        )
+        """The named serving function as a `tf.function` with its
+        declared signature and defaults (`signatures.py`)."""
+        return signature_function(name, getattr(self, name))
 
     # --- building blocks -------------------------------------------------
 
@@ -180,58 +146,15 @@ class LanguageModelServer:
         return self.tokenizer.tokenize(texts, end_with_eos)
 
     def check_ids(self, signature, token_ids):
-        """Refuses ids outside `[0, vocab_size)` with `InvalidArgument`."""
-        message = (
-            f"{signature}: token_ids must be in [0, {self.vocab_size}), the "
-            "ids of this model's vocabulary"
-        )
-        return [
-            tf.debugging.assert_non_negative(token_ids, message=message),
-            tf.debugging.assert_less(token_ids, self.vocab_size, message),
-        ]
+        return request_limits.check_ids(signature, token_ids, self.vocab_size)
 
     def check_rows(self, signature, rows):
-        """Refuses `rows` x vocabulary log-probabilities above the budget."""
-        most = MAX_LOG_PROBS // self.vocab_size
-        return tf.debugging.assert_less_equal(
-            tf.cast(rows, tf.int64),
-            tf.constant(most, tf.int64),
-            message=f"{signature}: at most {most} rows per request "
-            f"({MAX_LOG_PROBS} log-probabilities over a vocabulary of "
-            f"{self.vocab_size}); split the request",
-        )
+        return request_limits.check_rows(signature, rows, self.vocab_size)
 
     def dense_request(self, signature, ids):
-        """Ragged ids -> `(dense, mask, lengths)`, within the request limits.
-
-        Refuses, with an `InvalidArgument` error naming the limit, a request
-        of more than `MAX_REQUEST_TOKENS` token positions (texts x longest)
-        or of more rows than `MAX_LOG_PROBS` allows.
-        """
-        lengths = ids.row_lengths()
-        rows = ids.nrows()
-        longest = tf.reduce_max(
-            tf.concat([lengths, tf.zeros([1], lengths.dtype)], axis=0)
-        )
-        checks = [
-            self.check_rows(signature, rows),
-            tf.debugging.assert_less_equal(
-                rows * longest,
-                tf.constant(MAX_REQUEST_TOKENS, tf.int64),
-                message=f"{signature}: at most {MAX_REQUEST_TOKENS} token "
-                "positions per request (texts x the longest text's tokens, "
-                "<eos> included); split the request",
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            dense = ids.to_tensor(default_value=0)
-        mask = tf.sequence_mask(lengths, tf.shape(dense)[1])
-        return dense, mask, lengths
-
-    def chunk_length(self, rows):
-        """Time steps per chunk: `CHUNK_LOG_PROBS` values, at least one."""
-        values = tf.cast(rows, tf.int32) * self.vocab_size
-        return tf.maximum(CHUNK_LOG_PROBS // tf.maximum(values, 1), 1)
+        """Ragged ids -> `(dense, mask, lengths)`, within the request
+        limits (`request_limits.dense_request`)."""
+        return request_limits.dense_request(signature, ids, self.vocab_size)
 
     def run_chunks(self, dense, mask, step, totals, length=None):
         """Runs `dense` (batch, time) through the LSTM in time chunks.
@@ -249,7 +172,7 @@ class LanguageModelServer:
         """
         rows = tf.shape(dense)[0]
         if length is None:
-            length = self.chunk_length(rows)
+            length = request_limits.chunk_length(rows, self.vocab_size)
         h, c = self.zero_states(rows)
 
         def body(start, h, c, totals):
@@ -280,28 +203,6 @@ class LanguageModelServer:
         )
         return self.projection(h[-1]), h, c
 
-    def run_cached_prompts(self, signature, prompts):
-        """`run_prompts`, and the cache of each prompt's own pairs."""
-        ids = self.tokenize(prompts, end_with_eos=False)
-        dense, mask, _ = self.dense_request(signature, ids)
-        rows = tf.shape(dense)[0]
-        # The pair of position t is (h_t, x_{t+1}): the prompt's last token
-        # has no pair yet.
-        next_ids = tf.concat([dense[:, 1:], tf.zeros([rows, 1], tf.int32)], 1)
-        has_next = tf.concat([mask[:, 1:], tf.zeros([rows, 1], tf.bool)], 1)
-
-        def remember(outputs, start, end, memory):
-            return neural_cache.advance_memory(
-                memory, outputs, next_ids[:, start:end], has_next[:, start:end]
-            )
-
-        memory = neural_cache.empty_memory(rows, self.cache.window, self.units)
-        h, c, memory = self.run_chunks(
-            dense, mask, remember, memory, length=self.cache_chunk_length(rows)
-        )
-        logits = self.cached_logits(self.projection(h[-1]), h[-1], memory)
-        return logits, h, c, memory
-
     # --- signatures -------------------------------------------------------
 
     def serving_default(self, token_ids):
@@ -311,14 +212,8 @@ class LanguageModelServer:
         most `MAX_LOG_PROBS` of them (batch x time x vocabulary).
         """
         shape = tf.shape(token_ids, out_type=tf.int64)
-        most = MAX_LOG_PROBS // self.vocab_size
-        check = tf.debugging.assert_less_equal(
-            shape[0] * shape[1],
-            tf.constant(most, tf.int64),
-            message=f"serving_default: at most {most} token positions "
-            f"(batch x time) per request, {MAX_LOG_PROBS} log-probabilities "
-            f"over a vocabulary of {self.vocab_size}; use score, or step "
-            "for long streams",
+        check = request_limits.check_positions(
+            "serving_default", shape[0] * shape[1], self.vocab_size
         )
         checks = [check, *self.check_ids("serving_default", token_ids)]
         with tf.control_dependencies(checks):
@@ -345,11 +240,11 @@ class LanguageModelServer:
         dense, mask, lengths = self.dense_request("score", ids[:, :-1])
         targets = ids[:, 1:].to_tensor(default_value=0)
         with tf.control_dependencies(
-            self.check_cache("score", use_cache, tf.shape(dense)[0])
+            self.cache.checks("score", use_cache, tf.shape(dense)[0])
         ):
-            log_likelihood = self.if_cache(
+            log_likelihood = self.cache.either(
                 use_cache,
-                lambda: self.cached_log_likelihood(dense, mask, targets),
+                lambda: self.cache.log_likelihood(dense, mask, targets),
                 lambda: self.log_likelihood(dense, mask, targets),
             )
         token_count = tf.cast(lengths, tf.int32)
@@ -384,104 +279,9 @@ class LanguageModelServer:
         )
         return log_likelihood
 
-    def cached_log_likelihood(self, dense, mask, targets):
-        """`log_likelihood` with the neural cache over each row's own
-        earlier pairs `(h_i, x_{i+1})`, in chunks that carry the cache."""
-        weights = tf.cast(mask, tf.float32)
-        rows = tf.shape(dense)[0]
-
-        def add_chunk(outputs, start, end, totals):
-            log_likelihood, memory = totals
-            chunk_targets, chunk_mask = (
-                targets[:, start:end],
-                mask[:, start:end],
-            )
-            model_log_probs = self.target_log_probs(outputs, chunk_targets)
-            probs, has_pairs = neural_cache.target_cache_probs(
-                outputs,
-                tf.concat([memory[0], outputs], axis=1),
-                tf.concat([memory[1], chunk_targets], axis=1),
-                tf.concat([memory[2], chunk_mask], axis=1),
-                chunk_targets,
-                self.cache.theta,
-            )
-            mixed = neural_cache.mix_log_probs(
-                model_log_probs, probs, has_pairs, self.cache.interpolation
-            )
-            chunk = tf.reduce_sum(mixed * weights[:, start:end], 1)
-            memory = neural_cache.advance_memory(
-                memory, outputs, chunk_targets, chunk_mask
-            )
-            return log_likelihood + chunk, memory
-
-        memory = neural_cache.empty_memory(rows, self.cache.window, self.units)
-        _, _, (log_likelihood, _) = self.run_chunks(
-            dense,
-            mask,
-            add_chunk,
-            (tf.zeros([rows]), memory),
-            length=self.cache_chunk_length(rows),
-        )
-        return log_likelihood
-
     def target_log_probs(self, outputs, targets):
         """Log-probabilities `(batch, time)` of `targets` after `outputs`."""
         return target_log_probs(self.projection(outputs), targets)
-
-    # --- the neural cache ----------------------------------------------
-
-    def check_cache(self, signature, use_cache, rows):
-        """Refuses `use_cache` without cache settings, or a cache of more
-        than `MAX_LOG_PROBS` numbers (rows x window x units)."""
-        if self.cache is None:
-            return [
-                tf.debugging.assert_equal(
-                    use_cache,
-                    False,
-                    message=f"{signature}: this export has no neural cache "
-                    "settings; call with use_cache=false, or run python -m "
-                    "training.evaluate --run RUN and export the run again",
-                )
-            ]
-        size = self.cache.window * self.units
-        most = max(MAX_LOG_PROBS // size, 1)
-        cached_rows = tf.where(use_cache, tf.cast(rows, tf.int64), 0)
-        return [
-            tf.debugging.assert_less_equal(
-                cached_rows,
-                tf.constant(most, tf.int64),
-                message=f"{signature}: at most {most} texts per request with "
-                f"use_cache (a cache of {self.cache.window} x {self.units} "
-                "numbers each); split the request",
-            )
-        ]
-
-    def if_cache(self, use_cache, cached, static):
-        """`cached()` when `use_cache` (and the export has a cache), else
-        `static()`."""
-        if self.cache is None:
-            return static()
-        return tf.cond(use_cache, cached, static)
-
-    def cache_chunk_length(self, rows):
-        """Time steps per chunk with the cache: at most the window, and
-        `CHUNK_LOG_PROBS` numbers of logits and cache scores together."""
-        window = self.cache.window
-        values = tf.cast(rows, tf.int32) * (self.vocab_size + 2 * window)
-        length = CHUNK_LOG_PROBS // tf.maximum(values, 1)
-        return tf.clip_by_value(length, 1, window)
-
-    def cached_logits(self, logits, query, memory):
-        """Logits of `(1 - lambda) p_model + lambda p_cache` for one query
-        per row (`p_model` alone where the cache is still empty)."""
-        probs, has_pairs = neural_cache.cache_distribution(
-            query, *memory, self.cache.theta, self.vocab_size
-        )
-        interpolation = self.cache.interpolation
-        mixed = tf.math.log(
-            (1 - interpolation) * tf.nn.softmax(logits) + interpolation * probs
-        )
-        return tf.where(has_pairs[:, None], mixed, logits)
 
     def next_words(self, prompts, k, use_cache):
         """Prompts -> the `k` most likely next words and probabilities.
@@ -495,12 +295,12 @@ class LanguageModelServer:
             tf.debugging.assert_positive(
                 k, message="next_words: k must be at least 1"
             ),
-            *self.check_cache("next_words", use_cache, tf.size(prompts)),
+            *self.cache.checks("next_words", use_cache, tf.size(prompts)),
         ]
         with tf.control_dependencies(checks):
-            logits = self.if_cache(
+            logits = self.cache.either(
                 use_cache,
-                lambda: self.run_cached_prompts("next_words", prompts)[0],
+                lambda: self.cache.read_prompts("next_words", prompts)[0],
                 lambda: self.run_prompts("next_words", prompts)[0],
             )
             top = tf.math.top_k(tf.nn.softmax(logits), k=k)
@@ -508,6 +308,13 @@ class LanguageModelServer:
             "words": tf.gather(self.words, top.indices),
             "probabilities": top.values,
         }
+
+    def start(self, prompts):
+        """Prompts -> the next token's log-probabilities and the states
+        after each prompt: where `step` continues, one token at a time
+        (a client that prints tokens as they come)."""
+        logits, h, c = self.run_prompts("start", prompts)
+        return {"log_probs": tf.nn.log_softmax(logits), "h": h, "c": c}
 
     def step(self, token_ids, h, c):
         """One token per row and the states -> log-probs and new states.
@@ -536,108 +343,117 @@ class LanguageModelServer:
     def generate(
         self, prompts, max_tokens, temperature, top_k, seed, use_cache
     ):
-        """Samples up to `max_tokens` words after each prompt, in-graph.
+        """`complete` without top-p, the repetition penalty, several
+        samples or stops: `max_tokens` tokens after each prompt, `text`
+        and `token_ids` (the signature of the first exports)."""
+        outputs = self.complete(
+            prompts,
+            max_tokens,
+            temperature,
+            top_k,
+            top_p=tf.constant(1.0),
+            repetition_penalty=tf.constant(1.0),
+            seed=seed,
+            num_samples=tf.constant(1),
+            stop_at_eos=tf.constant(False),
+            stop_texts=tf.constant([], tf.string),
+            use_cache=use_cache,
+            keyed=False,
+        )
+        return {"text": outputs["text"], "token_ids": outputs["token_ids"]}
 
-        `temperature <= 0` picks the most likely word (greedy); `top_k <= 0`
-        samples from the whole vocabulary, otherwise from the `top_k` most
-        likely words. `max_tokens` is clipped to [0, 10000]. The same
-        `seed` gives the same text. `<eos>` is written as a line break;
-        words are joined with spaces, characters with nothing between. A
-        `temperature` that is NaN or infinite is an `InvalidArgument`.
-        With `use_cache`, every next word is drawn from the model mixed
-        with the neural cache over the prompt and the text generated so
-        far.
+    def complete(
+        self,
+        prompts,
+        max_tokens,
+        temperature,
+        top_k,
+        top_p,
+        repetition_penalty,
+        seed,
+        num_samples,
+        stop_at_eos,
+        stop_texts,
+        use_cache,
+        keyed=True,
+    ):
+        """Samples up to `max_tokens` tokens after each prompt, in-graph.
+
+        `temperature <= 0` picks the most likely token (greedy); else a
+        token is drawn from `softmax(logits / temperature)` cut to the
+        `top_k` most likely (`top_k <= 0`: all) and then to the nucleus
+        of probability `top_p` (1: all); `repetition_penalty` above 1
+        lowers the tokens a row already wrote (`sampling.py`). Each
+        prompt is sampled `num_samples` times (rows prompt by prompt); a
+        row's sample depends only on its prompt, `seed` and which sample
+        it is, never on its place in the request (`keyed=False`, for
+        `generate`: the draws of the exports before `complete`, which
+        keep a one-prompt request's answer and share the numbers of a
+        step among prompts). A row stops at
+        `<eos>` with `stop_at_eos`, or once its text holds one of
+        `stop_texts`; its text ends before the stop. `max_tokens` is
+        clipped to [0, 10000], and a request writes at most
+        `MAX_GENERATED_ROW_TOKENS` (rows x max_tokens). `<eos>` within
+        a text is a line break; words are joined with spaces, characters
+        with nothing between. With `use_cache`, every token is drawn
+        from the model mixed with the neural cache over the prompt and
+        the text written so far.
+
+        Returns:
+            `text` `(rows,)`, `token_ids` `(rows, steps)` (`-1` after a
+            row's stop) and `lengths` `(rows,)`: the tokens each row
+            wrote, the stopping one included.
         """
         max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
-        top_k = tf.minimum(top_k, self.vocab_size)
-        checks = [
-            tf.debugging.assert_equal(
-                tf.math.is_finite(temperature),
-                True,
-                message="generate: temperature must be a finite number (> 0 "
-                "samples, <= 0 picks the most likely token)",
-            ),
-            *self.check_cache("generate", use_cache, tf.size(prompts)),
+        rows = tf.size(prompts) * num_samples
+        options = SamplingOptions(
+            temperature,
+            tf.minimum(top_k, self.vocab_size),
+            top_p,
+            repetition_penalty,
+            seed,
+        )
+        checks = generation_checks(
+            max_tokens, rows, num_samples, options, stop_texts
+        )  # their messages say "generate", as do these:
+        checks += [
+            self.check_rows("generate", rows),
+            *self.cache.checks("generate", use_cache, rows),
         ]
-        sampling = (max_tokens, temperature, top_k, seed)
         with tf.control_dependencies(checks):
-            token_ids = self.if_cache(
-                use_cache,
-                lambda: self.sample(
-                    *self.run_cached_prompts("generate", prompts), *sampling
-                ),
-                lambda: self.sample(
-                    *self.run_prompts("generate", prompts), (), *sampling
-                ),
-            )
-        text = self.tokenizer.detokenize(token_ids)
-        return {"text": text, "token_ids": token_ids}
-
-    def sample(
-        self, logits, h, c, memory, max_tokens, temperature, top_k, seed
-    ):
-        """The sampling loop of `generate` from the prompts' last logits and
-        states; `memory` is the prompts' cache, or `()` without one."""
-        batch = tf.shape(logits)[0]
-
-        def body(index, logits, h, c, tokens, memory):
-            token = self.choose(logits, index, temperature, top_k, seed)
-            tokens = tokens.write(index, token)
-            query = h[-1]  # the top layer's h that predicted `token`
-            logits, h, c = self.run_step(token, h, c)
-            if memory:
-                memory = neural_cache.advance_memory(
-                    memory,
-                    query[:, None],
-                    token[:, None],
-                    tf.ones([batch, 1], tf.bool),
-                )
-                logits = self.cached_logits(logits, h[-1], memory)
-            return index + 1, logits, h, c, tokens, memory
-
-        # One write per step (a concat per step would copy the tokens so
-        # far every step: quadratic in max_tokens).
-        tokens = tf.TensorArray(
-            tf.int32, size=max_tokens, element_shape=tf.TensorShape([None])
+            start = self.prompt_start(prompts, use_cache)
+        start = repeat_rows(start, num_samples)
+        samples = tf.tile(tf.range(num_samples), [tf.size(prompts)])
+        stopping = Stopping(stop_at_eos, stop_texts)
+        keys = tf.repeat(prompts, num_samples) if keyed else None
+        loop = GenerationLoop(self, options, stopping, use_cache, keys)
+        token_ids, lengths, at_eos = loop.run(start, samples, max_tokens)
+        shown = tf.RaggedTensor.from_tensor(
+            token_ids, lengths=lengths - tf.cast(at_eos, tf.int32)
         )
-        start = (tf.constant(0), logits, h, c, tokens, memory)
-        invariants = (
-            tf.TensorShape([]),
-            logits.shape,
-            h.shape,
-            c.shape,
-            tf.TensorShape(None),
-            tf.nest.map_structure(lambda part: part.shape, memory),
-        )
-        tokens = tf.while_loop(
-            lambda index, *_: index < max_tokens,
-            body,
-            start,
-            shape_invariants=invariants,
-        )[4]
-        return tf.cond(  # an empty TensorArray of unknown rows cannot stack
-            max_tokens > 0,
-            lambda: tf.transpose(tokens.stack()),
-            lambda: tf.zeros([batch, 0], tf.int32),
+        text = stopping.cut(self.tokenizer.detokenize(shown))
+        return {"text": text, "token_ids": token_ids, "lengths": lengths}
+
+    def prompt_start(self, prompts, use_cache):
+        """`(logits, h, c, memory)` after the prompts: `memory` is the
+        prompts' cache with `use_cache`, an empty one without, `()` for an
+        export without a cache."""
+        if self.cache.settings is None:
+            return (*self.run_prompts("generate", prompts), ())
+        empty = self.cache.empty(tf.size(prompts), window=0)
+        return tf.cond(
+            use_cache,
+            lambda: self.cache.read_prompts("generate", prompts),
+            lambda: (*self.run_prompts("generate", prompts), empty),
         )
 
-    def choose(self, logits, index, temperature, top_k, seed):
-        """Step `index`'s token of each row: the most likely one when
-        `temperature <= 0`, else a draw from `softmax(logits /
-        temperature)` over the `top_k` most likely (all when `top_k <= 0`).
-        """
-        greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        scaled = logits / tf.maximum(temperature, 1e-6)
-        kth = tf.math.top_k(scaled, k=tf.maximum(top_k, 1)).values[:, -1:]
-        filtered = tf.where(
-            tf.logical_and(top_k > 0, scaled < kth),
-            tf.fill(tf.shape(scaled), -1e9),
-            scaled,
-        )
-        sampled = tf.random.stateless_categorical(
-            filtered,
-            1,
-            seed=tf.stack([seed, tf.cast(index, tf.int64)]),
-            dtype=tf.int32,
-        )[:, 0]
-        return tf.where(temperature > 0, sampled, greedy)
+
+def repeat_rows(start, times):
+    """`(logits, h, c, memory)` with each row `times` times in a row."""
+    logits, h, c, memory = start
+    return (
+        tf.repeat(logits, times, axis=0),
+        tf.repeat(h, times, axis=1),
+        tf.repeat(c, times, axis=1),
+        tuple(tf.repeat(part, times, axis=0) for part in memory),
+    )
