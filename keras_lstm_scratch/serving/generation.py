@@ -28,9 +28,10 @@ class Stopping:
 
     Args:
         at_eos: Scalar bool: stop a row at `<eos>` (a sentence's end for a
-            word model, a line's for a character model).
+            word model, a line's for a character model); `None`: never
+            (no op in the graph).
         texts: `(n,)` strings: stop a row once its text holds any of them;
-            the text returned ends before it.
+            the text returned ends before it; `None`: none.
     """
 
     at_eos: tf.Tensor
@@ -52,6 +53,8 @@ class Stopping:
 
     def cut(self, text):
         """`text` up to the first stop text (all of it without any)."""
+        if self.texts is None:
+            return text
         return tf.cond(
             tf.size(self.texts) > 0,
             lambda: tf.strings.regex_replace(
@@ -64,33 +67,52 @@ class Stopping:
         )
 
 
-def generation_checks(max_tokens, rows, num_samples, options, stop_texts):
-    """`InvalidArgument` checks of `generate`'s options: each names the
-    input and what to send."""
+def generation_checks(
+    signature, max_tokens, rows, num_samples, options, stopping
+):
+    """`InvalidArgument` checks of the options of `signature` (`generate`
+    or `complete`): each names the input and what to send."""
+    checks = [
+        tf.debugging.assert_equal(
+            tf.math.is_finite(options.temperature),
+            True,
+            message=f"{signature}: temperature must be a finite number (> 0 "
+            "samples, <= 0 picks the most likely token)",
+        ),
+        tf.debugging.assert_less_equal(
+            tf.cast(rows, tf.int64) * tf.cast(max_tokens, tf.int64),
+            tf.constant(MAX_GENERATED_ROW_TOKENS, tf.int64),
+            message=f"{signature}: at most {MAX_GENERATED_ROW_TOKENS} tokens "
+            "per request (prompts x num_samples x max_tokens); split the "
+            "request",
+        ),
+    ]
+    if options.top_p is None:  # generate: none of complete's options
+        return checks
+    return checks + option_checks(signature, num_samples, options, stopping)
+
+
+def option_checks(signature, num_samples, options, stopping):
+    """The checks of `complete`'s own options."""
 
     def positive_finite(value, name, rule):
         return tf.debugging.assert_equal(
             tf.logical_and(tf.math.is_finite(value), value > 0),
             True,
-            message=f"generate: {name} must be {rule}",
+            message=f"{signature}: {name} must be {rule}",
         )
 
+    stop_texts = stopping.texts
     lengths = tf.strings.length(stop_texts, unit="UTF8_CHAR")
     return [
         tf.debugging.assert_positive(
-            num_samples, message="generate: num_samples must be at least 1"
-        ),
-        tf.debugging.assert_equal(
-            tf.math.is_finite(options.temperature),
-            True,
-            message="generate: temperature must be a finite number (> 0 "
-            "samples, <= 0 picks the most likely token)",
+            num_samples, message=f"{signature}: num_samples must be at least 1"
         ),
         positive_finite(
             options.top_p, "top_p", "in (0, 1] (1: no nucleus cut)"
         ),
         tf.debugging.assert_less_equal(
-            options.top_p, 1.0, message="generate: top_p must be in (0, 1]"
+            options.top_p, 1.0, message=f"{signature}: top_p must be in (0, 1]"
         ),
         positive_finite(
             options.repetition_penalty,
@@ -98,21 +120,14 @@ def generation_checks(max_tokens, rows, num_samples, options, stop_texts):
             "a positive number (1: off; above 1 lowers tokens written)",
         ),
         tf.debugging.assert_less_equal(
-            tf.cast(rows, tf.int64) * tf.cast(max_tokens, tf.int64),
-            tf.constant(MAX_GENERATED_ROW_TOKENS, tf.int64),
-            message=f"generate: at most {MAX_GENERATED_ROW_TOKENS} tokens "
-            "per request (prompts x num_samples x max_tokens); split the "
-            "request",
-        ),
-        tf.debugging.assert_less_equal(
             tf.size(stop_texts),
             MAX_STOP_TEXTS,
-            message=f"generate: at most {MAX_STOP_TEXTS} stop_texts",
+            message=f"{signature}: at most {MAX_STOP_TEXTS} stop_texts",
         ),
         tf.debugging.assert_equal(
             tf.reduce_all((lengths > 0) & (lengths <= MAX_STOP_CHARS)),
             True,
-            message="generate: each of stop_texts must have 1 to "
+            message=f"{signature}: each of stop_texts must have 1 to "
             f"{MAX_STOP_CHARS} characters",
         ),
     ]
@@ -147,6 +162,8 @@ class GenerationLoop:
         self.stopping = stopping
         self.use_cache = use_cache
         self.prompts = prompts
+        # generate's loop has no stops: none of their ops is built.
+        self.can_stop = not (stopping.at_eos is None and stopping.texts is None)
 
     def run(self, start, samples, max_tokens):
         """Runs from `start` = `(logits, h, c, memory)` after the prompts,
@@ -170,6 +187,8 @@ class GenerationLoop:
         invariants = tf.nest.map_structure(relaxed_shape, state)
 
         def more(index, *state):
+            if not self.can_stop:  # generate: max_tokens steps
+                return index < max_tokens
             return tf.logical_and(index < max_tokens, ~tf.reduce_all(state[6]))
 
         final = tf.while_loop(
@@ -188,26 +207,33 @@ class GenerationLoop:
     ):
         """One loop step: choose, write, test the stops, advance."""
         token = choose(logits, seen, index, samples, self.options, self.prompts)
-        token = tf.where(done, PADDING, token)
+        if self.can_stop:
+            token = tf.where(done, PADDING, token)
         tokens = tokens.write(index, token)
-        live = ~done
-        seen = tf.logical_or(
-            seen, tf.one_hot(token, tf.shape(seen)[1], True, False)
-        )
-        is_eos = tf.logical_and(
-            self.stopping.at_eos,
-            tf.equal(token, self.server.tokenizer.end_of_sentence_id),
-        )
-        at_eos = tf.logical_or(at_eos, tf.logical_and(live, is_eos))
-        stops = tf.logical_or(is_eos, self.stops(tokens, index, token))
-        done = tf.logical_or(done, stops)
+        if self.options.repetition_penalty is not None:
+            written = tf.one_hot(token, tf.shape(seen)[1], True, False)
+            seen = tf.logical_or(seen, written)
+        if self.can_stop:
+            is_eos = self.eos_stops(token)
+            at_eos = tf.logical_or(at_eos, tf.logical_and(~done, is_eos))
+            stops = tf.logical_or(is_eos, self.stops(tokens, index, token))
+            done = tf.logical_or(done, stops)
         query = h[-1]  # the top layer's h that predicted `token`
         logits, h, c = self.server.run_step(tf.maximum(token, 0), h, c)
         logits, memory = self.cache_step(logits, h, memory, query, token)
         return index + 1, logits, h, c, memory, tokens, seen, done, at_eos
 
+    def eos_stops(self, token):
+        """Rows that stop at this `<eos>` (none without `at_eos`)."""
+        if self.stopping.at_eos is None:
+            return tf.zeros_like(token, tf.bool)
+        eos = self.server.tokenizer.end_of_sentence_id
+        return tf.logical_and(self.stopping.at_eos, tf.equal(token, eos))
+
     def stops(self, tokens, index, token):
         """Rows whose text now holds a stop text (none without texts)."""
+        if self.stopping.texts is None:
+            return tf.zeros_like(token, tf.bool)
         return tf.cond(
             tf.size(self.stopping.texts) > 0,
             lambda: holds_stop_text(

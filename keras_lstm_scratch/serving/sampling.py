@@ -25,9 +25,10 @@ class SamplingOptions:
         top_k: `> 0`: only the `top_k` most likely tokens.
         top_p: `< 1`: only the most likely tokens whose probabilities
             together first reach `top_p` (nucleus sampling, Holtzman et
-            al. 2020), after top-k.
+            al. 2020), after top-k; `None`: off, no op in the graph.
         repetition_penalty: `> 1` makes each token already generated in
-            the row less likely (CTRL, Keskar et al. 2019); 1: off.
+            the row less likely (CTRL, Keskar et al. 2019); 1 or `None`:
+            off (`None`: no op in the graph).
         seed: The request's seed.
     """
 
@@ -135,15 +136,17 @@ def choose(logits, seen, index, samples, options, prompts=None):
     Returns:
         `(rows,)` int32 token ids.
     """
-    logits = penalize_repetition(logits, seen, options.repetition_penalty)
+    if options.repetition_penalty is not None:
+        logits = penalize_repetition(logits, seen, options.repetition_penalty)
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
     scaled = logits / tf.maximum(options.temperature, 1e-6)
     filtered = keep_top_k(scaled, options.top_k)
-    filtered = tf.cond(
-        options.top_p < 1.0,
-        lambda: keep_top_p(filtered, options.top_p),
-        lambda: filtered,
-    )
+    if options.top_p is not None:
+        filtered = tf.cond(
+            options.top_p < 1.0,
+            lambda: keep_top_p(filtered, options.top_p),
+            lambda: filtered,
+        )
     uniforms = row_uniforms(options.seed, index, samples, prompts)
     sampled = draw(filtered, uniforms)
     return tf.where(options.temperature > 0, sampled, greedy)

@@ -343,22 +343,22 @@ class LanguageModelServer:
     def generate(
         self, prompts, max_tokens, temperature, top_k, seed, use_cache
     ):
-        """`complete` without top-p, the repetition penalty, several
-        samples or stops: `max_tokens` tokens after each prompt, `text`
-        and `token_ids` (the signature of the first exports)."""
-        outputs = self.complete(
+        """`max_tokens` tokens after each prompt: `complete` without top-p,
+        the repetition penalty, several samples or stops (none of their
+        ops is in the graph), drawn as the exports before `complete` drew
+        (`sampling.row_uniforms`), so that a request of one prompt gets
+        the text it got there. Returns `text` and `token_ids`."""
+        options = SamplingOptions(
+            temperature, tf.minimum(top_k, self.vocab_size), None, None, seed
+        )
+        outputs = self.sample(
+            "generate",
             prompts,
             max_tokens,
-            temperature,
-            top_k,
-            top_p=tf.constant(1.0),
-            repetition_penalty=tf.constant(1.0),
-            seed=seed,
-            num_samples=tf.constant(1),
-            stop_at_eos=tf.constant(False),
-            stop_texts=tf.constant([], tf.string),
+            options,
+            Stopping(None, None),
+            num_samples=1,
             use_cache=use_cache,
-            keyed=False,
         )
         return {"text": outputs["text"], "token_ids": outputs["token_ids"]}
 
@@ -375,7 +375,6 @@ class LanguageModelServer:
         stop_at_eos,
         stop_texts,
         use_cache,
-        keyed=True,
     ):
         """Samples up to `max_tokens` tokens after each prompt, in-graph.
 
@@ -386,26 +385,20 @@ class LanguageModelServer:
         lowers the tokens a row already wrote (`sampling.py`). Each
         prompt is sampled `num_samples` times (rows prompt by prompt); a
         row's sample depends only on its prompt, `seed` and which sample
-        it is, never on its place in the request (`keyed=False`, for
-        `generate`: the draws of the exports before `complete`, which
-        keep a one-prompt request's answer and share the numbers of a
-        step among prompts). A row stops at
-        `<eos>` with `stop_at_eos`, or once its text holds one of
-        `stop_texts`; its text ends before the stop. `max_tokens` is
-        clipped to [0, 10000], and a request writes at most
-        `MAX_GENERATED_ROW_TOKENS` (rows x max_tokens). `<eos>` within
-        a text is a line break; words are joined with spaces, characters
-        with nothing between. With `use_cache`, every token is drawn
-        from the model mixed with the neural cache over the prompt and
-        the text written so far.
+        it is, never on its place in the request. A row stops at `<eos>`
+        with `stop_at_eos`, or once its text holds one of `stop_texts`;
+        its text ends before the stop. `max_tokens` is clipped to [0,
+        10000], and a request writes at most `MAX_GENERATED_ROW_TOKENS`
+        (rows x max_tokens). `<eos>` within a text is a line break; words
+        are joined with spaces, characters with nothing between. With
+        `use_cache`, every token is drawn from the model mixed with the
+        neural cache over the prompt and the text written so far.
 
         Returns:
             `text` `(rows,)`, `token_ids` `(rows, steps)` (`-1` after a
             row's stop) and `lengths` `(rows,)`: the tokens each row
             wrote, the stopping one included.
         """
-        max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
-        rows = tf.size(prompts) * num_samples
         options = SamplingOptions(
             temperature,
             tf.minimum(top_k, self.vocab_size),
@@ -413,18 +406,43 @@ class LanguageModelServer:
             repetition_penalty,
             seed,
         )
+        return self.sample(
+            "complete",
+            prompts,
+            max_tokens,
+            options,
+            Stopping(stop_at_eos, stop_texts),
+            num_samples,
+            use_cache,
+            keyed=True,
+        )
+
+    def sample(
+        self,
+        signature,
+        prompts,
+        max_tokens,
+        options,
+        stopping,
+        num_samples,
+        use_cache,
+        keyed=False,
+    ):
+        """The body of `generate` and `complete` (see `complete`);
+        `keyed`: draw each prompt on its own numbers."""
+        max_tokens = tf.clip_by_value(max_tokens, 0, MAX_GENERATED_TOKENS)
+        rows = tf.size(prompts) * num_samples
         checks = generation_checks(
-            max_tokens, rows, num_samples, options, stop_texts
-        )  # their messages say "generate", as do these:
+            signature, max_tokens, rows, num_samples, options, stopping
+        )
         checks += [
-            self.check_rows("generate", rows),
-            *self.cache.checks("generate", use_cache, rows),
+            self.check_rows(signature, rows),
+            *self.cache.checks(signature, use_cache, rows),
         ]
         with tf.control_dependencies(checks):
-            start = self.prompt_start(prompts, use_cache)
+            start = self.prompt_start(signature, prompts, use_cache)
         start = repeat_rows(start, num_samples)
         samples = tf.tile(tf.range(num_samples), [tf.size(prompts)])
-        stopping = Stopping(stop_at_eos, stop_texts)
         keys = tf.repeat(prompts, num_samples) if keyed else None
         loop = GenerationLoop(self, options, stopping, use_cache, keys)
         token_ids, lengths, at_eos = loop.run(start, samples, max_tokens)
@@ -434,22 +452,24 @@ class LanguageModelServer:
         text = stopping.cut(self.tokenizer.detokenize(shown))
         return {"text": text, "token_ids": token_ids, "lengths": lengths}
 
-    def prompt_start(self, prompts, use_cache):
+    def prompt_start(self, signature, prompts, use_cache):
         """`(logits, h, c, memory)` after the prompts: `memory` is the
         prompts' cache with `use_cache`, an empty one without, `()` for an
         export without a cache."""
         if self.cache.settings is None:
-            return (*self.run_prompts("generate", prompts), ())
+            return (*self.run_prompts(signature, prompts), ())
         empty = self.cache.empty(tf.size(prompts), window=0)
         return tf.cond(
             use_cache,
-            lambda: self.cache.read_prompts("generate", prompts),
-            lambda: (*self.run_prompts("generate", prompts), empty),
+            lambda: self.cache.read_prompts(signature, prompts),
+            lambda: (*self.run_prompts(signature, prompts), empty),
         )
 
 
 def repeat_rows(start, times):
     """`(logits, h, c, memory)` with each row `times` times in a row."""
+    if isinstance(times, int) and times == 1:
+        return start
     logits, h, c, memory = start
     return (
         tf.repeat(logits, times, axis=0),
