@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from benchmarks import inference_parts, throughput
+from benchmarks import inference_parts, profile_step, throughput
 
 
 def test_smoke_run_measures_every_system_and_writes_json(tmp_path):
@@ -85,3 +85,17 @@ def test_a_mixed_precision_system_leaves_the_global_policy_as_it_was():
     assert {layer.dtype_policy.name for layer in model.layers[1:-1]} == {
         "mixed_bfloat16"
     }
+
+
+def test_the_profile_splits_a_step_by_op_type(capsys):
+    profile_step.main(["--config", "smoke", "--steps", "2"])
+    printed = capsys.readouterr().out
+    for part in ("training step", "scoring pass"):
+        assert f"smoke, ours, {part} (float32)" in printed
+    rows = [line for line in printed.splitlines() if "MatMul |" in line]
+    assert rows  # the recurrent products are traced
+    shares = [
+        float(line.split("|")[3].strip(" %")) for line in printed.splitlines()
+        if line.startswith("| ") and line.count("|") == 6 and "%" in line
+    ]  # fmt: skip
+    assert 0 < max(shares) <= 100

@@ -184,3 +184,38 @@ def test_the_tensorflow_loop_equals_its_keras_ops_twin(weight_dropout):
         results.append([outputs, *tape.gradient(loss, layer.weights)])
     for fast, twin in zip(*results, strict=True):
         np.testing.assert_allclose(fast.numpy(), twin.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [TIME, 60])
+def test_gradients_of_the_initial_states_and_of_long_sequences(steps):
+    """`initial_state` gets its gradient from the hand-written backward
+    pass, as keras.layers.LSTM's from autodiff; at 60 steps too."""
+    ours, builtin = paired()
+    inputs = tf.constant(random((BATCH, steps, FEATURES), 5))
+    projection = tf.constant(random((BATCH, steps, UNITS), 6))
+    h0 = tf.constant(random((BATCH, UNITS), 7))
+    c0 = tf.constant(random((BATCH, UNITS), 8))
+
+    def values_and_gradients_from(layer):
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, h0, c0])
+            sequence, h, c = layer(inputs, initial_state=[h0, c0])
+            loss = (
+                tf.reduce_sum(sequence * projection)
+                + tf.reduce_sum(h * projection[:, 0])
+                + tf.reduce_sum(c * projection[:, -1])
+            )
+        gradients = tape.gradient(
+            loss, [inputs, h0, c0, *layer.trainable_weights]
+        )
+        return [keras.ops.convert_to_numpy(v) for v in [sequence, h, c]] + [
+            keras.ops.convert_to_numpy(g) for g in gradients
+        ]
+
+    got = values_and_gradients_from(ours)
+    expected = values_and_gradients_from(builtin)
+    assert len(got) == 3 + 3 + 3
+    for ours_value, keras_value in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours_value, keras_value, atol=1e-4)
+    # The initial states matter: their gradients are not zero.
+    assert np.abs(got[4]).max() > 1e-3 and np.abs(got[5]).max() > 1e-3
