@@ -278,32 +278,33 @@ def forward_over_time(input_projection, h0, c0, recurrent_kernel, apply_gates):
 
     Returns:
         `(hs, cs, gates, h, c)`: every step's `h`, `c` (each `(time, batch,
-        units)`) and gates `i, f, g, o` (`(time, batch, 4*units)`), and the
-        final states.
+        units)`), the gates `(i, f, g, o)`, each `(time, batch, units)`
+        (four arrays: no concatenation per step), and the final states.
     """
     steps = tf.shape(input_projection)[0]
 
     def step(t, h, c, hs, cs, gates):
         z = input_projection[t] + tf.matmul(h, recurrent_kernel)
-        h, c, (i, f, g, o) = apply_gates(z, c)
-        return (
-            t + 1,
-            h,
-            c,
-            hs.write(t, h),
-            cs.write(t, c),
-            gates.write(t, tf.concat([i, f, g, o], axis=-1)),
+        h, c, activations = apply_gates(z, c)
+        gates = tuple(
+            array.write(t, gate)
+            for array, gate in zip(gates, activations, strict=True)
         )
+        return t + 1, h, c, hs.write(t, h), cs.write(t, c), gates
 
     def array():
         return tf.TensorArray(input_projection.dtype, size=steps)
 
+    def four_arrays():  # i, f, g, o
+        return array(), array(), array(), array()
+
     _, h, c, hs, cs, gates = tf.while_loop(
         lambda t, *_: t < steps,
         step,
-        (tf.constant(0), h0, c0, array(), array(), array()),
+        (tf.constant(0), h0, c0, array(), array(), four_arrays()),
     )
-    return hs.stack(), cs.stack(), gates.stack(), h, c
+    gates = tuple(array.stack() for array in gates)
+    return hs.stack(), cs.stack(), gates, h, c
 
 
 def backward_over_time(upstream, initial_states, forward, recurrent_kernel):
@@ -313,7 +314,8 @@ def backward_over_time(upstream, initial_states, forward, recurrent_kernel):
         upstream: `(d_hs, d_h, d_c)`, the gradients of every step's `h` and
             of the final states.
         initial_states: `(h0, c0)`.
-        forward: `(hs, cs, gates)` from `forward_over_time`.
+        forward: `(hs, cs, gates)` from `forward_over_time` (`gates`:
+            `(i, f, g, o)`).
         recurrent_kernel: `U`, `(units, 4*units)`.
 
     Returns:
@@ -329,7 +331,8 @@ def backward_over_time(upstream, initial_states, forward, recurrent_kernel):
 
     def step(t, dh_next, dc_next, dzs):
         dh = d_hs[t] + dh_next  # (batch, units)
-        dz, dc_prev = gate_gradients(gates[t], cs[t], c_prev[t], dh, dc_next)
+        step_gates = tuple(gate[t] for gate in gates)
+        dz, dc_prev = gate_gradients(step_gates, cs[t], c_prev[t], dh, dc_next)
         return (
             t - 1,
             tf.matmul(dz, transposed_kernel),
@@ -358,12 +361,12 @@ def gate_gradients(gates, c, c_prev, dh, dc_next):
     """One step back through the gates: `d z` and the gradient of `c_prev`.
 
     Args:
-        gates: The step's `i, f, g, o`, concatenated `(batch, 4*units)`.
+        gates: The step's `(i, f, g, o)`, each `(batch, units)`.
         c, c_prev: The step's cell state and the one before it.
         dh: Gradient of the step's `h` (from above and from the next step).
         dc_next: Gradient of `c` from the next step.
     """
-    i, f, g, o = tf.split(gates, 4, axis=-1)
+    i, f, g, o = gates
     tanh_c = tf.tanh(c)
     dc = dc_next + dh * o * (1.0 - tanh_c * tanh_c)
     dz = tf.concat(
