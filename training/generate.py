@@ -139,9 +139,9 @@ class TextStream:
         self.written = len(self.text)
 
 
-def token_piece(source, token, previous):
-    """The text token `token` adds after `previous` (`None` first)."""
-    eos = source.words.index("<eos>")
+def token_piece(source, token, previous, eos):
+    """The text token `token` adds after `previous` (`None` first);
+    `eos`: the id of `<eos>`."""
     if token == eos:
         return "\n"
     word = source.words[token]
@@ -170,7 +170,7 @@ def stream_sample(source, prompt, sample, args, write):
         value = int(token[0])
         if args.stop_at_eos and value == eos:
             break
-        if stream.add(token_piece(source, value, previous)):
+        if stream.add(token_piece(source, value, previous, eos)):
             return
         previous = value
         seen = tf.logical_or(

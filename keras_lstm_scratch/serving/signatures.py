@@ -148,10 +148,6 @@ def input_signature(name):
     return [declared.spec for declared in SIGNATURES[name]]
 
 
-def input_names(name):
-    return [declared.name for declared in SIGNATURES[name]]
-
-
 def warmup_inputs(num_layers, units, use_cache=False):
     """One small, valid request per signature: `{signature: {input:
     value}}`, every input given; `use_cache` for those that take it."""
