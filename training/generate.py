@@ -153,9 +153,14 @@ def token_piece(source, token, previous, eos):
 def stream_sample(source, prompt, sample, args, write):
     """Draws one sample after `prompt`, writing its text as it comes."""
     options = sampling_options(args)
-    pick = tf.function(
+    pick = tf.function(  # the prompt keys the draw, as in `complete`
         lambda logits, seen, index: choose(
-            logits, seen, index, tf.constant([sample]), options
+            logits,
+            seen,
+            index,
+            tf.constant([sample]),
+            options,
+            tf.constant([prompt]),
         ),
         autograph=False,
     )
