@@ -112,7 +112,7 @@ def test_stateful_time_lstm_keeps_its_states_per_replica():
 
 def test_time_lstm_runs_its_own_loop_through_rnn_inner_loop():
     # RNN.call reaches TimeLSTM.recurrence only through inner_loop.
-    layer = TimeLSTM(4, return_sequences=True)
+    layer = TimeLSTM(4, return_sequences=True, use_onednn=False)
     with mock.patch.object(
         TimeLSTM, "recurrence", autospec=True, side_effect=TimeLSTM.recurrence
     ) as recurrence:

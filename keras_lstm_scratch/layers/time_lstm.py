@@ -15,6 +15,11 @@ book's name for the loop over time) is that same `RNN` of the same
   all steps, and `dW = x^T dz`, `db = sum(dz)` follow from the hoisted
   projection by ordinary autodiff.
 
+On a CPU, in float32 or bfloat16 and outside XLA, the TensorFlow path
+runs the whole loop, forward and backward, as oneDNN's fused LSTM
+primitive instead (`onednn_lstm.py`: the kernel of PyTorch's CPU
+`nn.LSTM`; `use_onednn`), where that op can be built.
+
 docs/speed.md measures what this gains over the generic loop and over
 `keras.layers.LSTM`. Calls with a mask or with `go_backwards=True` take
 Keras's generic loop, unchanged. On the other Keras backends (JAX,
@@ -33,6 +38,7 @@ import tensorflow as tf
 from keras import ops
 
 from keras_lstm_scratch.argument_checks import check_float_inputs, check_rate
+from keras_lstm_scratch.layers import onednn_lstm
 from keras_lstm_scratch.layers.lstm_cell import LSTMCell
 
 CELL_ARGUMENTS = (
@@ -70,6 +76,11 @@ class TimeLSTM(keras.layers.RNN):
             by `1 / (1 - weight_dropout)`), one mask for all its steps.
             Needs the fast path: no mask, no `go_backwards`.
         seed: Optional integer seed of the weight-drop masks.
+        use_onednn: `"auto"` (default): on the TensorFlow backend, run
+            unmasked calls as oneDNN's fused LSTM where it applies (CPU,
+            float32 or bfloat16, outside XLA) and can be built; `False`:
+            always this package's own loop; `True`: the fused op or an
+            error saying why not.
         **kwargs: `LSTMCell` arguments (initializers, regularizers,
             constraints, `unit_forget_bias`), other `keras.layers.RNN`
             arguments and base layer arguments.
@@ -100,8 +111,14 @@ class TimeLSTM(keras.layers.RNN):
         stateful=False,
         weight_dropout=0.0,
         seed=None,
+        use_onednn="auto",
         **kwargs,
     ):
+        if use_onednn not in ("auto", True, False):
+            raise ValueError(
+                f"TimeLSTM: use_onednn={use_onednn!r}; expected 'auto', "
+                "True or False."
+            )
         cell_kwargs = {
             key: kwargs.pop(key) for key in CELL_ARGUMENTS if key in kwargs
         }
@@ -119,6 +136,7 @@ class TimeLSTM(keras.layers.RNN):
         self.units = cell.units
         self.weight_dropout = check_rate("weight_dropout", weight_dropout)
         self.seed = seed
+        self.use_onednn = use_onednn
         if self.weight_dropout > 0:
             self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -169,25 +187,59 @@ class TimeLSTM(keras.layers.RNN):
         # Snapshots: for a stateful layer these are the state variables,
         # which RNN.call overwrites before the backward pass reads them.
         h0, c0 = (tf.identity(state) for state in initial_state)
-        features = tf.shape(sequences)[2]
-        batch = tf.shape(sequences)[0]
-        # Time-major before the product: the inputs are 4x narrower than
-        # the projection, so transposing them moves 4x less memory.
-        sequences = tf.transpose(sequences, [1, 0, 2])  # (time, batch, ...)
-        # x @ W + b for every step in one product: (time*batch, 4*units).
-        projection = tf.matmul(
-            tf.reshape(sequences, [-1, features]), self.cell.kernel
-        )
-        projection = tf.reshape(
-            projection + self.cell.bias, tf.stack([-1, batch, 4 * self.units])
-        )
         recurrent_kernel = tf.convert_to_tensor(self.cell.recurrent_kernel)
         if drop_weights:  # one mask for every step of this call
             recurrent_kernel *= self.recurrent_kernel_mask(
                 recurrent_kernel.dtype
             )
-        hs, h, c = self.recurrence(projection, h0, c0, recurrent_kernel)
+        # Time-major before the product: the inputs are 4x narrower than
+        # the projection, so transposing them moves 4x less memory.
+        sequences = tf.transpose(sequences, [1, 0, 2])  # (time, batch, ...)
+        if self.runs_onednn(sequences.dtype):
+            hs, h, c = onednn_lstm.onednn_lstm(
+                sequences,
+                h0,
+                c0,
+                self.cell.kernel,
+                recurrent_kernel,
+                self.cell.bias,
+            )
+        else:
+            hs, h, c = self.recurrence(
+                self.input_projection(sequences), h0, c0, recurrent_kernel
+            )
         return h, tf.transpose(hs, [1, 0, 2]), [h, c]
+
+    def input_projection(self, sequences):
+        """`x @ W + b` for every step in one product, `(time, batch, 4u)`."""
+        features = tf.shape(sequences)[2]
+        batch = tf.shape(sequences)[1]
+        projection = tf.matmul(
+            tf.reshape(sequences, [-1, features]), self.cell.kernel
+        )
+        return tf.reshape(
+            projection + self.cell.bias, tf.stack([-1, batch, 4 * self.units])
+        )
+
+    def runs_onednn(self, dtype):
+        """Whether this call runs oneDNN's fused LSTM (see `use_onednn`)."""
+        if self.use_onednn is False:
+            return False
+        reason = None
+        if dtype not in (tf.float32, tf.bfloat16):
+            reason = f"its dtype is {dtype.name}, not float32 or bfloat16"
+        elif tf.__internal__.get_enclosing_xla_context() is not None:
+            reason = "XLA compiles this call (jit_compile)"
+        elif tf.config.list_logical_devices("GPU"):
+            reason = "a GPU is present"
+        elif onednn_lstm.fused_lstm_library() is None:
+            reason = onednn_lstm.unavailable_reason()
+        if reason and self.use_onednn is True:
+            raise ValueError(
+                f"TimeLSTM {self.name!r}: use_onednn=True, but the fused "
+                f"oneDNN LSTM cannot run: {reason}. Use use_onednn='auto'."
+            )
+        return reason is None
 
     def ops_loop(self, sequences, initial_state, drop_weights):
         """The loop of the backends other than TensorFlow, in `keras.ops`.
@@ -266,6 +318,7 @@ class TimeLSTM(keras.layers.RNN):
         config["units"] = self.units
         config["weight_dropout"] = self.weight_dropout
         config["seed"] = self.seed
+        config["use_onednn"] = self.use_onednn
         return config
 
     @classmethod
