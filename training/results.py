@@ -48,8 +48,8 @@ def evaluate_test_text(config, model, ids, verbose=0):
     if verbose:
         window = window_length(streams, stream_model.vocab_size)
         print(
-            f"Test text: {len(ids) - 1:,} tokens as {streams} stream(s) of "
-            f"{window}-token windows."
+            f"Test text: {count_targets(ids):,} tokens as {streams} "
+            f"stream(s) of {window}-token windows."
         )
     return (*stream_nll(stream_model, ids, streams, verbose=verbose), streams)
 

@@ -514,21 +514,12 @@ class RunDirectory:
 
     def load_tokenization(self):
         """The `Tokenization` of the run (its config's `tokens`)."""
-        if not os.path.isfile(self.config_path):
-            raise MissingInputError(
-                f"{self.config_path} not found: --run must be a training run "
-                "directory (python -m training.train --output-dir ...)."
-            )
+        require_run_file(self.config_path)
         return Tokenization(self.load_config().tokens)
 
     def load_vocabulary(self):
         """The run's `Vocabulary` (`vocabulary.json`)."""
-        if not os.path.isfile(self.vocabulary_path):
-            raise MissingInputError(
-                f"{self.vocabulary_path} not found: the run must be a "
-                "training run directory (python -m training.train "
-                "--output-dir ...)."
-            )
+        require_run_file(self.vocabulary_path)
         return Vocabulary.load(self.vocabulary_path)
 
     def load_finished(self):
@@ -538,14 +529,18 @@ class RunDirectory:
             MissingInputError: if the directory lacks `best.keras` or
                 `vocabulary.json`.
         """
-        for path in (self.best_model_path, self.vocabulary_path):
-            if not os.path.isfile(path):
-                raise MissingInputError(
-                    f"{path} not found: --run must be a training run "
-                    "directory (python -m training.train --output-dir ...)."
-                )
-        model = keras.models.load_model(self.best_model_path)
-        return model, Vocabulary.load(self.vocabulary_path)
+        require_run_file(self.best_model_path)
+        vocabulary = self.load_vocabulary()
+        return keras.models.load_model(self.best_model_path), vocabulary
+
+
+def require_run_file(path):
+    """Raises `MissingInputError` unless the run directory has `path`."""
+    if not os.path.isfile(path):
+        raise MissingInputError(
+            f"{path} not found: the run must be a training run directory "
+            "(python -m training.train --output-dir ...)."
+        )
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from keras_lstm_scratch.argument_checks import (
     check_non_negative,
     check_positive_int,
 )
-from keras_lstm_scratch.data.batching import TBPTTLayout
+from keras_lstm_scratch.data.batching import TBPTTLayout, count_targets
 from keras_lstm_scratch.evaluation.stream_model import (
     StreamModel,
     StreamScores,
@@ -140,7 +140,7 @@ class DynamicEvaluation:
             if keep_hidden:
                 hidden.append(segment_hidden.numpy()[0])
             progress.update(index + 1)
-        count = len(ids) - 1  # the padding of the last segment cut
+        count = count_targets(ids)  # the padding of the last segment cut
         return StreamScores(
             targets=np.asarray(ids[1:], np.int32),
             log_probs=np.concatenate(log_probs)[:count].astype(np.float64),

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_lstm_scratch.argument_checks import check_positive_int
-from keras_lstm_scratch.data.batching import TBPTTLayout
+from keras_lstm_scratch.data.batching import TBPTTLayout, count_targets
 from keras_lstm_scratch.language_model import float32_clone, model_parts
 
 # Tokens per stream in a window of a stream pass.
@@ -252,7 +252,7 @@ def score_stream(
     ):
         log_probs.append(window_log_probs)
         hidden.append(window_hidden)
-    count = len(ids) - 1
+    count = count_targets(ids)
 
     def in_text_order(windows):
         # (streams, time) windows -> the streams end to end, padding cut.
@@ -278,14 +278,14 @@ def stream_nll(stream_model, ids, streams=1, window=STREAM_WINDOW, verbose=0):
 
     Returns:
         `(mean_nll, token_count)`: nats per predicted token, and the
-        number of tokens predicted (`len(ids) - 1`).
+        number of tokens predicted (`count_targets(ids)`).
     """
     total = 0.0
     for log_probs, _, weights in stream_window_scores(
         stream_model, ids, streams, window, verbose=verbose
     ):
         total -= float(np.sum(log_probs.astype(np.float64) * weights))
-    count = len(ids) - 1
+    count = count_targets(ids)
     return total / count, count
 
 
