@@ -109,7 +109,10 @@ def build_keras_model(config, kind, jit, precision):
     """A compiled, stateful Keras language model of `config`.
 
     `kind`: "ours" (`build_language_model`: `TimeLSTM` layers, the
-    bias-folded output projection, `SparseSoftmaxCrossEntropy`), "cell"
+    bias-folded output projection, `SparseSoftmaxCrossEntropy`; its default
+    `use_onednn="auto"`), "fused" (the same with oneDNN's fused LSTM in
+    every call, `use_onednn=True`), "ownloop" (with `TimeLSTM`'s own loop
+    in every call, `use_onednn=False`), "cell"
     (the same with Keras's generic loop, `RNN(LSTMCell)`), "keras" (stock
     Keras: `keras.layers.LSTM`, `Dense`, `SparseCategoricalCrossentropy`)
     or "kerashead" (`keras.layers.LSTM` under this package's output
@@ -135,7 +138,7 @@ def keras_model_of_kind(config, kind, jit):
         build_language_model,
     )
 
-    if kind == "ours":
+    if kind in ("ours", "fused", "ownloop"):
         model = build_language_model(
             config["vocab"],
             config["embedding"],
@@ -147,6 +150,9 @@ def keras_model_of_kind(config, kind, jit):
             batch_size=config["batch"],
             seq_len=config["seq_len"],
         )
+        for layer in model.layers:  # the TimeLSTMs are top-level layers
+            if kind != "ours" and hasattr(layer, "use_onednn"):
+                layer.use_onednn = kind == "fused"
     else:
         ids = keras.Input(
             (config["seq_len"],), batch_size=config["batch"], dtype="int32"
@@ -471,6 +477,8 @@ def main(argv=None):
     systems = args.systems or [
         "ours-jit-off",
         "ours-jit-on",
+        "fused-jit-off",
+        "ownloop-jit-off",
         "cell-jit-off",
         "cell-jit-on",
         "keras-jit-off",

@@ -283,18 +283,27 @@ def test_use_onednn_is_kept_and_checked():
         TimeLSTM(UNITS, use_onednn="yes")
 
 
+def test_auto_takes_the_fused_loop_for_bfloat16_scoring_only():
+    layer = TimeLSTM(UNITS, use_onednn="auto")
+    assert layer.runs_onednn(tf.bfloat16, training=False)
+    assert not layer.runs_onednn(tf.bfloat16, training=True)
+    assert not layer.runs_onednn(tf.float32, training=False)
+    forced = TimeLSTM(UNITS, use_onednn=True)
+    assert forced.runs_onednn(tf.float32, training=True)
+
+
 def test_xla_calls_run_the_own_loop():
     layer = TimeLSTM(UNITS, use_onednn="auto")
     seen = []
 
     @tf.function(jit_compile=True)
     def compiled(x):
-        seen.append(layer.runs_onednn(x.dtype))
+        seen.append(layer.runs_onednn(tf.bfloat16))
         return layer(x)
 
     compiled(tf.zeros((BATCH, TIME, FEATURES)))
     assert seen and not any(seen)
-    assert layer.runs_onednn(tf.float32)
+    assert layer.runs_onednn(tf.bfloat16)
     with pytest.raises(ValueError, match="XLA compiles this call"):
         tf.function(
             lambda x: TimeLSTM(UNITS, use_onednn=True)(x), jit_compile=True
@@ -305,8 +314,10 @@ def test_where_the_op_cannot_be_built_the_own_loop_runs(tmp_path):
     """No compiler: one line says so, and the layer computes as before."""
     script = textwrap.dedent(
         """
+        import keras
         import numpy as np
         from keras_lstm_scratch.layers.time_lstm import TimeLSTM
+        keras.config.set_dtype_policy("mixed_bfloat16")  # auto: the op
         x = np.ones((2, 3, 4), "float32")
         auto, own = TimeLSTM(5, seed=1), TimeLSTM(5, use_onednn=False)
         auto(x), own(x)
@@ -339,3 +350,22 @@ def test_where_the_op_cannot_be_built_the_own_loop_runs(tmp_path):
     assert len(notes) == 1 and "no-such-compiler" in notes[0]
     assert "equal True" in result.stdout
     assert "refused" in result.stdout and "no-such-compiler" in result.stdout
+
+
+def test_a_call_outside_training_keeps_its_gradient():
+    """`training=False` runs oneDNN's inference forward, which keeps no
+    workspace; a gradient of such a call runs the forward again."""
+    layer = TimeLSTM(UNITS, return_sequences=True, use_onednn=True)
+    inputs = tf.constant(random((BATCH, TIME, FEATURES), 10))
+    layer(inputs)
+    results = []
+    for training in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = layer(inputs, training=training)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        results.append(
+            [outputs, *tape.gradient(loss, [inputs, *layer.weights])]
+        )
+    for kept, recomputed in zip(*results, strict=True):
+        np.testing.assert_allclose(kept, recomputed, atol=1e-6)

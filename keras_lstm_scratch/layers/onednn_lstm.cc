@@ -10,6 +10,7 @@
 // The workspace output is what the backward primitive reads (the gates).
 
 #include <cstring>
+#include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "tensorflow/core/framework/op.h"
@@ -79,9 +80,15 @@ Shapes ReadShapes(OpKernelContext* context) {
                 bf16 ? memory::data_type::bf16 : memory::data_type::f32};
 }
 
-dnnl::lstm_forward::primitive_desc ForwardDesc(const Shapes& s) {
+// forward_training keeps a workspace for the backward primitive;
+// forward_inference keeps none, and in float32 it may use the brgemm
+// kernels that oneDNN reserves for inference.
+dnnl::lstm_forward::primitive_desc ForwardDesc(const Shapes& s,
+                                               bool training = true) {
   return dnnl::lstm_forward::primitive_desc(
-      CpuEngine(), dnnl::prop_kind::forward_training,
+      CpuEngine(),
+      training ? dnnl::prop_kind::forward_training
+               : dnnl::prop_kind::forward_inference,
       dnnl::rnn_direction::unidirectional_left2right, s.Sequence(s.features),
       s.State(), s.CellState(), s.Kernel(s.features, tag::any),
       s.Kernel(s.units, tag::any), s.Bias(), s.Sequence(s.units), s.State(),
@@ -123,7 +130,9 @@ void CheckShapes(OpKernelContext* context, const Shapes& s) {
 
 class OnednnLstmOp : public OpKernel {
  public:
-  explicit OnednnLstmOp(OpKernelConstruction* context) : OpKernel(context) {}
+  explicit OnednnLstmOp(OpKernelConstruction* context) : OpKernel(context) {
+    OP_REQUIRES_OK(context, context->GetAttr("training", &training_));
+  }
 
   void Compute(OpKernelContext* context) override {
     const Shapes s = ReadShapes(context);
@@ -137,8 +146,9 @@ class OnednnLstmOp : public OpKernel {
     OP_REQUIRES_OK(context,
                    context->allocate_output(2, {s.batch, s.units}, &c));
     try {
-      auto pd = ForwardDesc(s);
-      const int64_t workspace_bytes = pd.workspace_desc().get_size();
+      auto pd = ForwardDesc(s, training_);
+      const int64_t workspace_bytes =
+          training_ ? pd.workspace_desc().get_size() : 0;
       OP_REQUIRES_OK(context, context->allocate_output(
                                   3, {workspace_bytes}, &workspace));
       dnnl::stream stream(CpuEngine());
@@ -148,24 +158,29 @@ class OnednnLstmOp : public OpKernel {
       memory recurrent = InLayout(
           Wrap(s.Kernel(s.units, tag::ldigo), context->input(4)),
           pd.weights_iter_desc(), stream);
-      dnnl::lstm_forward(pd).execute(
-          stream,
-          {{DNNL_ARG_SRC_LAYER, Wrap(s.Sequence(s.features), context->input(0))},
-           {DNNL_ARG_SRC_ITER, Wrap(s.State(), context->input(1))},
-           {DNNL_ARG_SRC_ITER_C, Wrap(s.CellState(), context->input(2))},
-           {DNNL_ARG_WEIGHTS_LAYER, kernel},
-           {DNNL_ARG_WEIGHTS_ITER, recurrent},
-           {DNNL_ARG_BIAS, Wrap(s.Bias(), context->input(5))},
-           {DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), *hs)},
-           {DNNL_ARG_DST_ITER, Wrap(s.State(), *h)},
-           {DNNL_ARG_DST_ITER_C, Wrap(s.CellState(), *c)},
-           {DNNL_ARG_WORKSPACE, Wrap(pd.workspace_desc(), *workspace)}});
+      std::unordered_map<int, memory> args = {
+          {DNNL_ARG_SRC_LAYER, Wrap(s.Sequence(s.features), context->input(0))},
+          {DNNL_ARG_SRC_ITER, Wrap(s.State(), context->input(1))},
+          {DNNL_ARG_SRC_ITER_C, Wrap(s.CellState(), context->input(2))},
+          {DNNL_ARG_WEIGHTS_LAYER, kernel},
+          {DNNL_ARG_WEIGHTS_ITER, recurrent},
+          {DNNL_ARG_BIAS, Wrap(s.Bias(), context->input(5))},
+          {DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), *hs)},
+          {DNNL_ARG_DST_ITER, Wrap(s.State(), *h)},
+          {DNNL_ARG_DST_ITER_C, Wrap(s.CellState(), *c)}};
+      if (training_) {
+        args[DNNL_ARG_WORKSPACE] = Wrap(pd.workspace_desc(), *workspace);
+      }
+      dnnl::lstm_forward(pd).execute(stream, args);
       stream.wait();
     } catch (const dnnl::error& e) {
       context->SetStatus(tensorflow::errors::Internal(
           "OnednnLstm: oneDNN failed: ", e.what()));
     }
   }
+
+ private:
+  bool training_;
 };
 
 // Inputs: the forward's six inputs, its outputs hs, h, c, workspace, and
@@ -285,6 +300,7 @@ tensorflow::Status GradShapes(InferenceContext* c) {
 
 REGISTER_OP("OnednnLstm")
     .Attr("T: {float, bfloat16}")
+    .Attr("training: bool = true")
     .Input("sequences: T")
     .Input("h0: T")
     .Input("c0: float")

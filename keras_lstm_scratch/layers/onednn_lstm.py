@@ -151,14 +151,21 @@ def build(path):
 
 
 def fused_lstm_gradient(library):
-    """The gradient of `OnednnLstm`: `OnednnLstmGrad`, cast to the inputs'."""
+    """The gradient of `OnednnLstm`: `OnednnLstmGrad`, cast to the inputs'.
+
+    A call made with `training=False` kept no workspace: its gradient runs
+    the forward again, keeping one.
+    """
 
     def gradient(op, d_hs, d_h, d_c, _):
+        outputs = op.outputs
+        if not op.get_attr("training"):
+            outputs = library.onednn_lstm(*op.inputs, training=True)
         upstream = [
             tf.cast(tf.zeros_like(out) if grad is None else grad, "float32")
-            for grad, out in zip((d_hs, d_h, d_c), op.outputs, strict=False)
+            for grad, out in zip((d_hs, d_h, d_c), outputs, strict=False)
         ]
-        grads = library.onednn_lstm_grad(*op.inputs, *op.outputs, *upstream)
+        grads = library.onednn_lstm_grad(*op.inputs, *outputs, *upstream)
         return [
             tf.cast(grad, x.dtype)
             for grad, x in zip(grads, op.inputs, strict=True)
@@ -167,7 +174,9 @@ def fused_lstm_gradient(library):
     return gradient
 
 
-def onednn_lstm(sequences, h0, c0, kernel, recurrent_kernel, bias):
+def onednn_lstm(
+    sequences, h0, c0, kernel, recurrent_kernel, bias, training=True
+):
     """One LSTM layer over a time-major sequence, by oneDNN's primitive.
 
     The arithmetic of `LSTMCell` (gates i, f, g, o; sigmoid and tanh) in
@@ -179,6 +188,8 @@ def onednn_lstm(sequences, h0, c0, kernel, recurrent_kernel, bias):
         kernel: `W`, `(features, 4*units)`.
         recurrent_kernel: `U`, `(units, 4*units)`.
         bias: `(4*units,)`.
+        training: Keep what the backward pass reads (`False`: a faster
+            forward; a gradient, if one is asked for, runs it again).
 
     Returns:
         `(hs, h, c)`: every step's `h` `(time, batch, units)` in the
@@ -192,5 +203,6 @@ def onednn_lstm(sequences, h0, c0, kernel, recurrent_kernel, bias):
         tf.cast(kernel, dtype),
         tf.cast(recurrent_kernel, dtype),
         tf.cast(bias, "float32"),
+        training=training,
     )
     return hs, tf.cast(h, h0.dtype), tf.cast(c, c0.dtype)

@@ -15,10 +15,10 @@ book's name for the loop over time) is that same `RNN` of the same
   all steps, and `dW = x^T dz`, `db = sum(dz)` follow from the hoisted
   projection by ordinary autodiff.
 
-On a CPU, in float32 or bfloat16 and outside XLA, the TensorFlow path
-runs the whole loop, forward and backward, as oneDNN's fused LSTM
+On a CPU, outside XLA and where that op can be built, the TensorFlow path
+can run the whole loop, forward and backward, as oneDNN's fused LSTM
 primitive instead (`onednn_lstm.py`: the kernel of PyTorch's CPU
-`nn.LSTM`; `use_onednn`), where that op can be built.
+`nn.LSTM`; `use_onednn`: by default in bfloat16 outside training).
 
 docs/speed.md measures what this gains over the generic loop and over
 `keras.layers.LSTM`. Calls with a mask or with `go_backwards=True` take
@@ -76,11 +76,12 @@ class TimeLSTM(keras.layers.RNN):
             by `1 / (1 - weight_dropout)`), one mask for all its steps.
             Needs the fast path: no mask, no `go_backwards`.
         seed: Optional integer seed of the weight-drop masks.
-        use_onednn: `"auto"` (default): on the TensorFlow backend, run
-            unmasked calls as oneDNN's fused LSTM where it applies (CPU,
-            float32 or bfloat16, outside XLA) and can be built; `False`:
-            always this package's own loop; `True`: the fused op or an
-            error saying why not.
+        use_onednn: Whether unmasked calls on the TensorFlow backend run
+            as oneDNN's fused LSTM (CPU, float32 or bfloat16, outside
+            XLA, where the op can be built). `"auto"` (default): where it
+            was measured faster than the own loop, bfloat16 calls outside
+            training (scoring, validation); `True`: every call, training
+            too, or an error saying why not; `False`: never.
         **kwargs: `LSTMCell` arguments (initializers, regularizers,
             constraints, `unit_forget_bias`), other `keras.layers.RNN`
             arguments and base layer arguments.
@@ -195,7 +196,7 @@ class TimeLSTM(keras.layers.RNN):
         # Time-major before the product: the inputs are 4x narrower than
         # the projection, so transposing them moves 4x less memory.
         sequences = tf.transpose(sequences, [1, 0, 2])  # (time, batch, ...)
-        if self.runs_onednn(sequences.dtype):
+        if self.runs_onednn(sequences.dtype, bool(training)):
             hs, h, c = onednn_lstm.onednn_lstm(
                 sequences,
                 h0,
@@ -203,6 +204,7 @@ class TimeLSTM(keras.layers.RNN):
                 self.cell.kernel,
                 recurrent_kernel,
                 self.cell.bias,
+                training=bool(training),
             )
         else:
             hs, h, c = self.recurrence(
@@ -221,9 +223,15 @@ class TimeLSTM(keras.layers.RNN):
             projection + self.cell.bias, tf.stack([-1, batch, 4 * self.units])
         )
 
-    def runs_onednn(self, dtype):
-        """Whether this call runs oneDNN's fused LSTM (see `use_onednn`)."""
+    def runs_onednn(self, dtype, training=False):
+        """Whether this call runs oneDNN's fused LSTM (see `use_onednn`).
+
+        `"auto"` takes it where it was measured faster than the own loop
+        (docs/speed.md): bfloat16 calls outside training.
+        """
         if self.use_onednn is False:
+            return False
+        if self.use_onednn == "auto" and (training or dtype != tf.bfloat16):
             return False
         reason = None
         if dtype not in (tf.float32, tf.bfloat16):
