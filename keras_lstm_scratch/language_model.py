@@ -43,6 +43,7 @@ def build_language_model(
     activation_regularization=0.0,
     temporal_activation_regularization=0.0,
     seed=None,
+    use_onednn="auto",
     name="lstm_language_model",
 ):
     """Builds a word-level LSTM language model as a functional `keras.Model`.
@@ -113,6 +114,8 @@ def build_language_model(
         temporal_activation_regularization: TAR coefficient (`beta`): adds
             `beta * mean((h[t] - h[t-1])**2)` of its undropped outputs.
         seed: Optional integer seed of the weight-drop masks.
+        use_onednn: Each `TimeLSTM`'s `use_onednn` (`"auto"`, `True`,
+            `False`): when it runs oneDNN's fused LSTM.
         name: Model name.
 
     Returns:
@@ -156,6 +159,7 @@ def build_language_model(
         stateful=stateful,
         weight_dropout=rates.weight,
         seed=seed,
+        use_onednn=use_onednn,
     )
     hidden, x = recurrent_stack(
         x, rnn_cell, hidden_units, num_layers, rates, locked_dropout,
@@ -336,6 +340,7 @@ def recurrent_layer(
     stateful,
     weight_dropout,
     seed,
+    use_onednn,
 ):
     """One recurrent layer of `build_language_model`, by `rnn_cell`."""
     common = dict(
@@ -360,6 +365,7 @@ def recurrent_layer(
         unit_forget_bias=unit_forget_bias,
         weight_dropout=weight_dropout,
         seed=None if seed is None else seed + layer_index,
+        use_onednn=use_onednn,
         name=f"lstm_{layer_index}",
         **common,
     )

@@ -1,14 +1,16 @@
 import json
 
 import pytest
+import tensorflow as tf
 
+from keras_lstm_scratch import TimeLSTM
 from training.config import (
     PRESETS,
     TrainConfig,
     parse_overrides,
     resolve_config,
 )
-from training.model import resolve_precision
+from training.model import build_model, resolve_precision
 from training.train import main
 
 
@@ -142,3 +144,20 @@ def test_config_json_round_trips(tmp_path):
 def test_auto_precision_uses_bfloat16_only_where_the_cpu_has_it(flags, policy):
     assert resolve_precision("auto", cpu_flags=flags) == policy
     assert resolve_precision("float32", cpu_flags=flags) == "float32"
+
+
+@pytest.mark.parametrize(
+    "setting, expected", [("auto", "auto"), ("on", True), ("off", False)]
+)
+def test_use_onednn_reaches_every_time_lstm(setting, expected):
+    overrides = parse_overrides(
+        ["hidden_units=8", "embedding_dim=8", f"use_onednn={setting}"]
+    )
+    config = resolve_config("tiny", {**overrides, "num_layers": 2})
+    model = build_model(config, 20, tf.distribute.get_strategy(), 4)
+    flags = [
+        layer.use_onednn
+        for layer in model.layers
+        if isinstance(layer, TimeLSTM)
+    ]
+    assert flags == [expected, expected]

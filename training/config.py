@@ -76,6 +76,9 @@ class TrainConfig:
     time_budget_minutes: float = 0.0  # >0: start no epoch that would overrun
     backup_minutes: float = 10.0  # a backup inside an epoch this often; 0: off
     jit_compile: bool = False  # XLA; slower for this model on CPU
+    # TimeLSTM's loop: "auto" (oneDNN's fused LSTM for bfloat16 scoring),
+    # "on" (the fused LSTM in training too), "off" (always its own loop)
+    use_onednn: str = "auto"
     # "float32"; "mixed_bfloat16": bf16 compute, float32 master weights;
     # "auto": mixed_bfloat16 where the CPU has bf16 instructions, else float32
     precision: str = "float32"
@@ -89,6 +92,7 @@ CHOICES = {
     "lr_schedule": ("plateau", "step", "constant", "linear"),
     "precision": ("float32", "mixed_bfloat16", "auto"),
     "rnn_cell": RNN_CELLS,
+    "use_onednn": ("auto", "on", "off"),
 }
 
 

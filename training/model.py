@@ -139,6 +139,9 @@ def build_model(config, vocab_size, strategy, batch_size=None):
                 dropout=config.dropout,
                 tie_weights=config.tie_weights,
                 rnn_cell=config.rnn_cell,
+                use_onednn={"on": True, "off": False}.get(
+                    config.use_onednn, "auto"
+                ),
                 locked_dropout=config.locked_dropout,
                 input_dropout=rate_or_none(config.input_dropout),
                 output_dropout=rate_or_none(config.output_dropout),
