@@ -109,6 +109,26 @@ memory InLayout(memory user, const memory::desc& wanted,
   return copy;
 }
 
+// The six inputs as the primitive reads them, the weights in the layout
+// its descriptor `pd` chose (forward and backward choose differently).
+template <typename PrimitiveDesc>
+std::unordered_map<int, memory> InputArgs(OpKernelContext* context,
+                                          const Shapes& s,
+                                          const PrimitiveDesc& pd,
+                                          dnnl::stream& stream) {
+  return {
+      {DNNL_ARG_SRC_LAYER, Wrap(s.Sequence(s.features), context->input(0))},
+      {DNNL_ARG_SRC_ITER, Wrap(s.State(), context->input(1))},
+      {DNNL_ARG_SRC_ITER_C, Wrap(s.CellState(), context->input(2))},
+      {DNNL_ARG_WEIGHTS_LAYER,
+       InLayout(Wrap(s.Kernel(s.features, tag::ldigo), context->input(3)),
+                pd.weights_layer_desc(), stream)},
+      {DNNL_ARG_WEIGHTS_ITER,
+       InLayout(Wrap(s.Kernel(s.units, tag::ldigo), context->input(4)),
+                pd.weights_iter_desc(), stream)},
+      {DNNL_ARG_BIAS, Wrap(s.Bias(), context->input(5))}};
+}
+
 void CheckShapes(OpKernelContext* context, const Shapes& s) {
   const int64_t gates = 4 * s.units;
   OP_REQUIRES(context,
@@ -152,22 +172,10 @@ class OnednnLstmOp : public OpKernel {
       OP_REQUIRES_OK(context, context->allocate_output(
                                   3, {workspace_bytes}, &workspace));
       dnnl::stream stream(CpuEngine());
-      memory kernel = InLayout(
-          Wrap(s.Kernel(s.features, tag::ldigo), context->input(3)),
-          pd.weights_layer_desc(), stream);
-      memory recurrent = InLayout(
-          Wrap(s.Kernel(s.units, tag::ldigo), context->input(4)),
-          pd.weights_iter_desc(), stream);
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC_LAYER, Wrap(s.Sequence(s.features), context->input(0))},
-          {DNNL_ARG_SRC_ITER, Wrap(s.State(), context->input(1))},
-          {DNNL_ARG_SRC_ITER_C, Wrap(s.CellState(), context->input(2))},
-          {DNNL_ARG_WEIGHTS_LAYER, kernel},
-          {DNNL_ARG_WEIGHTS_ITER, recurrent},
-          {DNNL_ARG_BIAS, Wrap(s.Bias(), context->input(5))},
-          {DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), *hs)},
-          {DNNL_ARG_DST_ITER, Wrap(s.State(), *h)},
-          {DNNL_ARG_DST_ITER_C, Wrap(s.CellState(), *c)}};
+      auto args = InputArgs(context, s, pd, stream);
+      args.insert({{DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), *hs)},
+                   {DNNL_ARG_DST_ITER, Wrap(s.State(), *h)},
+                   {DNNL_ARG_DST_ITER_C, Wrap(s.CellState(), *c)}});
       if (training_) {
         args[DNNL_ARG_WORKSPACE] = Wrap(pd.workspace_desc(), *workspace);
       }
@@ -224,12 +232,7 @@ class OnednnLstmGradOp : public OpKernel {
         s.CellState(), any_d_kernel, any_d_recurrent, s.Bias(),
         s.DiffSequence(s.units), s.DiffState(), s.CellState(), forward_pd);
     dnnl::stream stream(CpuEngine());
-    memory kernel = InLayout(
-        Wrap(s.Kernel(s.features, tag::ldigo), context->input(3)),
-        pd.weights_layer_desc(), stream);
-    memory recurrent = InLayout(
-        Wrap(s.Kernel(s.units, tag::ldigo), context->input(4)),
-        pd.weights_iter_desc(), stream);
+    auto args = InputArgs(context, s, pd, stream);
     // The primitive adds to the weight gradients: start them at zero.
     memory d_kernel(pd.diff_weights_layer_desc(), CpuEngine());
     memory d_recurrent(pd.diff_weights_iter_desc(), CpuEngine());
@@ -239,15 +242,8 @@ class OnednnLstmGradOp : public OpKernel {
                 pd.diff_weights_iter_desc().get_size());
     std::memset(const_cast<char*>(grads[5]->tensor_data().data()), 0,
                 grads[5]->TotalBytes());
-    dnnl::lstm_backward(pd).execute(
-        stream,
-        {{DNNL_ARG_SRC_LAYER, Wrap(s.Sequence(s.features), context->input(0))},
-         {DNNL_ARG_SRC_ITER, Wrap(s.State(), context->input(1))},
-         {DNNL_ARG_SRC_ITER_C, Wrap(s.CellState(), context->input(2))},
-         {DNNL_ARG_WEIGHTS_LAYER, kernel},
-         {DNNL_ARG_WEIGHTS_ITER, recurrent},
-         {DNNL_ARG_BIAS, Wrap(s.Bias(), context->input(5))},
-         {DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), context->input(6))},
+    args.insert(
+        {{DNNL_ARG_DST_LAYER, Wrap(s.Sequence(s.units), context->input(6))},
          {DNNL_ARG_DST_ITER, Wrap(s.State(), context->input(7))},
          {DNNL_ARG_DST_ITER_C, Wrap(s.CellState(), context->input(8))},
          {DNNL_ARG_WORKSPACE, Wrap(pd.workspace_desc(), context->input(9))},
@@ -261,6 +257,7 @@ class OnednnLstmGradOp : public OpKernel {
          {DNNL_ARG_DIFF_WEIGHTS_LAYER, d_kernel},
          {DNNL_ARG_DIFF_WEIGHTS_ITER, d_recurrent},
          {DNNL_ARG_DIFF_BIAS, Wrap(s.Bias(), *grads[5])}});
+    dnnl::lstm_backward(pd).execute(stream, args);
     ToUserLayout(d_kernel, s.Kernel(s.features, tag::ldigo, f32), *grads[3],
                  stream);
     ToUserLayout(d_recurrent, s.Kernel(s.units, tag::ldigo, f32), *grads[4],
